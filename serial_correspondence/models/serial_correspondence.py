@@ -1,0 +1,498 @@
+# Copyright 2026 serial_correspondence authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
+from odoo.tools import SQL
+from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
+
+from . import workflow
+
+_logger = logging.getLogger(__name__)
+
+IMPORT_CHANNEL = "root.serial_correspondence"
+DEFAULT_IMPORT_BATCH_SIZE = 5000
+# queue.job states in which a job waits for a worker
+JOB_WAITING_STATES = ("wait_dependencies", "pending", "enqueued")
+
+# fields that mail.thread / mail.activity.mixin maintain themselves; writing
+# them (posting a message, planning an activity) does not change the
+# correspondence
+MAIL_FIELD_PREFIXES = ("message_", "activity_", "website_message_")
+
+STATES = [
+    ("importing", "Reading recipients"),
+    ("ready", "Ready"),
+    ("in_progress", "In progress"),
+    ("waiting", "Waiting for continuation"),
+    ("created", "Created"),
+    ("created_incomplete", "Incompletely created"),
+    ("create_failed", "Error while creating"),
+    ("sent_incomplete", "Incompletely sent"),
+    ("send_failed", "Error while sending"),
+    ("done", "Done"),
+    ("done_auto", "Done (automatic)"),
+]
+
+
+class SerialCorrespondence(models.Model):
+    _name = "serial.correspondence"
+    _description = "Serial Correspondence"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+
+    kind = fields.Selection(
+        [("letter", "Serial letter"), ("email", "Serial e-mail")],
+        required=True,
+        default="letter",
+        tracking=True,
+    )
+    purpose = fields.Selection(
+        [("advertising", "Advertising"), ("information", "Information")],
+        required=True,
+        default="information",
+        tracking=True,
+        help="Advertising: contacts are excluded according to their advertising "
+        "consent (e-mail needs a granted consent, letters must not be refused). "
+        "Information: only blacklisted addresses and 'no letters' are excluded.",
+    )
+    state = fields.Selection(
+        STATES,
+        required=True,
+        default="importing",
+        readonly=True,
+        copy=False,
+        tracking=True,
+        group_expand=True,
+        index=True,
+    )
+    subject = fields.Char(tracking=True)
+    template_id = fields.Many2one(
+        "mail.template",
+        string="Template",
+        domain=[("model", "=", "res.partner")],
+        tracking=True,
+        help="A template on Contacts: its body is the e-mail body, or the letter "
+        "body inside the letter layout.",
+    )
+    tag_ids = fields.Many2many("serial.correspondence.tag", string="Tags")
+    partner_domain = fields.Char(
+        string="Contact filter",
+        copy=False,
+        help="Which contacts become recipients. Set when the correspondence is "
+        "created; the recipients are then read in the background.",
+    )
+    partner_category_ids = fields.Many2many(
+        "res.partner.category",
+        string="Contact tags",
+        copy=False,
+        help="Only contacts with at least one of these tags become recipients.",
+    )
+    email_from = fields.Char(
+        string="Sender",
+        default=lambda self: self.env.user.email_formatted,
+        tracking=True,
+    )
+    sort_order = fields.Selection(
+        [
+            ("name", "Name"),
+            ("zip", "Postal code"),
+            ("country_zip", "Country, then postal code"),
+        ],
+        default="name",
+        required=True,
+        help="Order of the letters in the generated document.",
+    )
+    output = fields.Selection(
+        [("letters", "Letters"), ("labels", "Address labels")],
+        default="letters",
+        required=True,
+    )
+    recipient_ids = fields.One2many(
+        "serial.correspondence.recipient", "correspondence_id", string="Recipients"
+    )
+    recipient_count = fields.Integer(compute="_compute_recipient_stats")
+    pending_count = fields.Integer(compute="_compute_recipient_stats")
+    created_count = fields.Integer(compute="_compute_recipient_stats")
+    sent_count = fields.Integer(compute="_compute_recipient_stats")
+    excluded_count = fields.Integer(compute="_compute_recipient_stats")
+    error_count = fields.Integer(compute="_compute_recipient_stats")
+    document_attachment_id = fields.Many2one(
+        "ir.attachment", string="Document", copy=False, readonly=True
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        default=lambda self: self.env.user,
+        required=True,
+        tracking=True,
+    )
+    shared_user_ids = fields.Many2many(
+        "res.users",
+        "serial_correspondence_shared_user_rel",
+        "correspondence_id",
+        "user_id",
+        string="Shared with",
+        help="Other users who may see and work on this correspondence.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company,
+        index=True,
+    )
+    # background processing
+    import_total = fields.Integer(
+        string="Contacts to read", readonly=True, copy=False
+    )
+    import_done = fields.Integer(string="Contacts read", readonly=True, copy=False)
+    import_cursor = fields.Integer(readonly=True, copy=False)
+    job_uuid = fields.Char(readonly=True, copy=False)
+    processing_status = fields.Selection(
+        [
+            ("idle", "Idle"),
+            ("waiting", "Waiting for processing"),
+            ("running", "Processing"),
+        ],
+        compute="_compute_processing_status",
+    )
+    can_generate = fields.Boolean(compute="_compute_allowed_actions")
+    can_send = fields.Boolean(compute="_compute_allowed_actions")
+    can_finalize = fields.Boolean(compute="_compute_allowed_actions")
+    is_locked = fields.Boolean(compute="_compute_allowed_actions")
+
+    # ------------------------------------------------------------------
+    # computes
+    # ------------------------------------------------------------------
+
+    @api.depends("subject", "kind")
+    def _compute_display_name(self):
+        kinds = dict(self._fields["kind"]._description_selection(self.env))
+        for record in self:
+            record.display_name = record.subject or _(
+                "%(kind)s #%(id)s", kind=kinds[record.kind], id=record.id or "-"
+            )
+
+    @api.depends("recipient_ids.state")
+    def _compute_recipient_stats(self):
+        counts = {}
+        if self.ids:
+            groups = self.env["serial.correspondence.recipient"]._read_group(
+                [("correspondence_id", "in", self.ids)],
+                ["correspondence_id", "state"],
+                ["__count"],
+            )
+            for correspondence, state, count in groups:
+                counts.setdefault(correspondence.id, {})[state] = count
+        for record in self:
+            by_state = counts.get(record.id, {})
+            record.recipient_count = sum(by_state.values())
+            record.pending_count = by_state.get("pending", 0)
+            record.created_count = by_state.get("created", 0)
+            record.sent_count = by_state.get("sent", 0)
+            record.excluded_count = by_state.get("excluded", 0)
+            record.error_count = by_state.get("error", 0)
+
+    @api.depends("job_uuid", "state")
+    def _compute_processing_status(self):
+        uuids = [uuid for uuid in self.mapped("job_uuid") if uuid]
+        job_states = {}
+        if uuids:
+            jobs = self.env["queue.job"].sudo().search([("uuid", "in", uuids)])
+            job_states = {job.uuid: job.state for job in jobs}
+        for record in self:
+            job_state = job_states.get(record.job_uuid)
+            if record.state not in workflow.PROCESSING_STATES or not job_state:
+                record.processing_status = "idle"
+            elif job_state in JOB_WAITING_STATES:
+                record.processing_status = "waiting"
+            else:
+                record.processing_status = "running"
+
+    @api.depends("state", "kind")
+    def _compute_allowed_actions(self):
+        for record in self:
+            record.can_generate = workflow.allows(record.kind, record.state, "generate")
+            record.can_send = workflow.allows(record.kind, record.state, "send")
+            record.can_finalize = workflow.allows(record.kind, record.state, "finalize")
+            record.is_locked = record.state in workflow.LOCKED_STATES
+
+    # ------------------------------------------------------------------
+    # the workflow: the only place that writes ``state``
+    # ------------------------------------------------------------------
+
+    def _apply_event(self, event):
+        """Move every record along ``event`` of the workflow table."""
+        for record in self:
+            new_state = workflow.next_state(record.kind, record.state, event)
+            if new_state is None:
+                raise UserError(
+                    _(
+                        "%(name)s is in state '%(state)s': this action is not "
+                        "possible now.",
+                        name=record.display_name,
+                        state=dict(
+                            record._fields["state"]._description_selection(
+                                record.env
+                            )
+                        )[record.state],
+                    )
+                )
+            record._internal_write({"state": new_state})
+
+    def _internal_write(self, vals):
+        """Write on behalf of the workflow and its jobs, past the lock."""
+        return self.with_context(serial_correspondence_internal=True).write(vals)
+
+    # ------------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            vals.pop("state", None)
+            if not vals.get("partner_domain") and not vals.get("partner_category_ids"):
+                raise UserError(
+                    _(
+                        "Choose the recipients: set a contact filter or contact "
+                        "tags before saving."
+                    )
+                )
+            if vals.get("partner_domain"):
+                self._parse_partner_domain(vals["partner_domain"])
+        records = super().create(vals_list)
+        for record in records:
+            record._start_import()
+        return records
+
+    def write(self, vals):
+        if not self.env.context.get("serial_correspondence_internal"):
+            if "state" in vals:
+                raise UserError(
+                    _("The state of a serial correspondence changes only through its actions.")
+                )
+            if "partner_domain" in vals or "partner_category_ids" in vals:
+                raise UserError(
+                    _(
+                        "The recipients were chosen when the correspondence was "
+                        "created; create a new one to write to other contacts."
+                    )
+                )
+            if any(not field.startswith(MAIL_FIELD_PREFIXES) for field in vals):
+                self._check_unlocked()
+        return super().write(vals)
+
+    def unlink(self):
+        self._check_unlocked()
+        return super().unlink()
+
+    def _check_unlocked(self):
+        """Refuse any change while processing runs or after the end."""
+        if self.env.context.get("serial_correspondence_internal"):
+            return
+        for record in self:
+            if record.state in workflow.FINAL_STATES:
+                raise UserError(
+                    _(
+                        "%(name)s is finalized and can no longer be changed.",
+                        name=record.display_name,
+                    )
+                )
+            if record.state in workflow.LOCKED_STATES:
+                raise UserError(
+                    _(
+                        "%(name)s is being processed and cannot be changed until "
+                        "processing has finished.",
+                        name=record.display_name,
+                    )
+                )
+
+    # ------------------------------------------------------------------
+    # recipients: reading them in the background
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _domain_eval_context(self):
+        return {
+            "uid": self.env.uid,
+            "user": self.env.user,
+            "context_today": datetime.date.today,
+            "datetime": datetime,
+            "relativedelta": dateutil.relativedelta.relativedelta,
+            "time": time,
+            "company_ids": self.env.companies.ids,
+            "company_id": self.env.company.id,
+        }
+
+    @api.model
+    def _parse_partner_domain(self, domain_string):
+        """Return the contact filter as a domain list, or raise a clear error."""
+        try:
+            domain = safe_eval(domain_string, self._domain_eval_context())
+            if not isinstance(domain, list | tuple):
+                raise ValueError(_("a domain is a list of conditions"))
+            domain = expression.normalize_domain(list(domain))
+            # let the ORM check field names and operators
+            self.env["res.partner"]._search(domain)
+        except Exception as error:
+            raise ValidationError(
+                _(
+                    "The contact filter is not valid: %(error)s\nFilter: %(domain)s",
+                    error=error,
+                    domain=domain_string,
+                )
+            ) from error
+        return domain
+
+    def _recipient_selection_domain(self):
+        """The domain on res.partner of the contacts this correspondence is for."""
+        self.ensure_one()
+        domains = []
+        if self.partner_domain:
+            domains.append(self._parse_partner_domain(self.partner_domain))
+        if self.partner_category_ids:
+            domains.append([("category_id", "in", self.partner_category_ids.ids)])
+        return expression.AND(domains) if domains else [(0, "=", 1)]
+
+    @api.model
+    def _import_batch_size(self):
+        value = self.env["ir.config_parameter"].sudo().get_param(
+            "serial_correspondence.import_batch_size"
+        )
+        try:
+            return max(int(value), 1) if value else DEFAULT_IMPORT_BATCH_SIZE
+        except ValueError:
+            return DEFAULT_IMPORT_BATCH_SIZE
+
+    def _start_import(self):
+        self.ensure_one()
+        total = self.env["res.partner"].search_count(self._recipient_selection_domain())
+        self._internal_write(
+            {"import_total": total, "import_done": 0, "import_cursor": 0}
+        )
+        self._enqueue_import_batch(0)
+
+    def _enqueue_import_batch(self, after_partner_id):
+        job = self.with_delay(
+            channel=IMPORT_CHANNEL,
+            description=_("Read recipients of %(name)s", name=self.display_name),
+            identity_key=f"serial_correspondence_import-{self.id}-{after_partner_id}",
+        )._import_recipients_batch(after_partner_id)
+        uuid = getattr(job, "uuid", None)
+        if uuid:
+            self._internal_write({"job_uuid": uuid})
+
+    def _import_recipients_batch(self, after_partner_id):
+        """Job: read the next batch of recipients after ``after_partner_id``.
+
+        Idempotent: a run that was interrupted is rolled back as a whole and
+        runs again from the same cursor; a run for a cursor that is no longer
+        current does nothing. A contact becomes a recipient at most once.
+        """
+        self.ensure_one()
+        if self.state != "importing" or self.import_cursor != after_partner_id:
+            return _("Nothing to do: these recipients have already been read.")
+        batch_size = self._import_batch_size()
+        partner_ids = (
+            self.env["res.partner"]
+            .search(
+                expression.AND(
+                    [self._recipient_selection_domain(), [("id", ">", after_partner_id)]]
+                ),
+                order="id",
+                limit=batch_size,
+            )
+            .ids
+        )
+        if partner_ids:
+            self.env["serial.correspondence.recipient"]._insert_for_partners(
+                self, partner_ids
+            )
+        done = self.import_done + len(partner_ids)
+        last_id = partner_ids[-1] if partner_ids else after_partner_id
+        self._internal_write({"import_done": done, "import_cursor": last_id})
+        if len(partner_ids) == batch_size:
+            self._enqueue_import_batch(last_id)
+            return _("%(count)s recipients read, continuing.", count=done)
+        self._finish_import()
+        return _("All %(count)s recipients read.", count=done)
+
+    def _finish_import(self):
+        self._internal_write({"import_total": self.import_done, "job_uuid": False})
+        self._apply_event("import_done")
+        self._notify_import_done()
+
+    def _notify_import_done(self):
+        """Tell the creator: inbox message with a link, and a live toast."""
+        self.ensure_one()
+        creator = self.create_uid
+        body = Markup(
+            _("All %(count)s recipients of %(link)s have been read. It is ready.")
+        ) % {"count": self.recipient_count, "link": self._get_html_link()}
+        # the job runs as the creator: notify them of "their own" message
+        self.with_context(mail_notify_author=True).message_post(
+            body=body,
+            author_id=self.env.ref("base.partner_root").id,
+            partner_ids=creator.partner_id.ids,
+            subtype_xmlid="mail.mt_note",
+        )
+        creator._bus_send(
+            "serial_correspondence/import_done",
+            {
+                "id": self.id,
+                "title": _("Recipients read"),
+                "message": _(
+                    "All %(count)s recipients of %(name)s have been read.",
+                    count=self.recipient_count,
+                    name=self.display_name,
+                ),
+            },
+        )
+
+    # ------------------------------------------------------------------
+    # creation from the contacts list
+    # ------------------------------------------------------------------
+
+    @api.model
+    def action_create_from_partners(self, kind, partners):
+        """Create a correspondence of ``kind`` for ``partners`` and open it.
+
+        When the user selected every contact of the list ("select all"), the
+        list's filter is kept instead of a list of ids.
+        """
+        if not partners:
+            raise UserError(_("Select at least one contact."))
+        domain = [("id", "in", partners.ids)]
+        active_domain = self.env.context.get("active_domain")
+        if active_domain and self.env["res.partner"].search_count(
+            active_domain
+        ) == len(partners):
+            domain = active_domain
+        record = self.with_context(active_domain=None, active_ids=None).create(
+            {"kind": kind, "partner_domain": repr(domain)}
+        )
+        return record._action_open_form()
+
+    def _action_open_form(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "views": [(False, "form")],
+            "target": "current",
+        }
+
+    def action_view_recipients(self):
+        self.ensure_one()
+        action = self.env["ir.actions.actions"]._for_xml_id(
+            "serial_correspondence.serial_correspondence_recipient_action"
+        )
+        action["domain"] = [("correspondence_id", "=", self.id)]
+        action["context"] = {"default_correspondence_id": self.id}
+        return action

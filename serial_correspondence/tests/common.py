@@ -1,0 +1,91 @@
+# Copyright 2026 serial_correspondence authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.tests import new_test_user
+from odoo.tests.common import TransactionCase
+
+from odoo.addons.queue_job.job import Job
+
+CHANNEL = "root.serial_correspondence"
+
+
+class SerialCorrespondenceCase(TransactionCase):
+    """Real database, real queue_job: jobs are stored by ``with_delay`` and
+    performed the way queue_job's runner does (started, performed, done)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(
+            context=dict(cls.env.context, tracking_disable=True, mail_create_nolog=True)
+        )
+        cls.user = new_test_user(
+            cls.env,
+            login="sc_user",
+            name="Ulla User",
+            email="ulla@example.com",
+            groups="base.group_user,serial_correspondence.group_serial_correspondence_user",
+            notification_type="inbox",
+        )
+        cls.manager = new_test_user(
+            cls.env,
+            login="sc_manager",
+            name="Max Manager",
+            groups="base.group_user,serial_correspondence.group_serial_correspondence_manager",
+        )
+        cls.Correspondence = cls.env["serial.correspondence"]
+        cls.Partner = cls.env["res.partner"]
+        cls.town = "Testhausen"
+        cls.partners = cls.Partner.create(
+            [
+                {
+                    "name": f"Kontakt {i:02d}",
+                    "email": f"kontakt{i:02d}@example.com",
+                    "city": cls.town,
+                    "zip": f"{10000 + i}",
+                }
+                for i in range(12)
+            ]
+        )
+
+    # -- helpers ----------------------------------------------------------
+
+    def set_batch_size(self, size):
+        self.env["ir.config_parameter"].sudo().set_param(
+            "serial_correspondence.import_batch_size", str(size)
+        )
+
+    def queued_jobs(self, correspondence=None, states=("pending", "enqueued")):
+        domain = [("channel", "=", CHANNEL), ("state", "in", list(states))]
+        jobs = self.env["queue.job"].sudo().search(domain, order="id")
+        if correspondence:
+            jobs = jobs.filtered(lambda job: job.records == correspondence)
+        return jobs
+
+    def perform_job(self, job_record):
+        """Run one stored job as queue_job's controller does."""
+        job = Job.load(self.env, job_record.uuid)
+        job.set_started()
+        job.store()
+        job.perform()
+        self.env.flush_all()
+        job.set_done()
+        job.store()
+        self.env.flush_all()
+        return job
+
+    def run_jobs(self, correspondence=None, limit=10000):
+        """Perform queued jobs (and the ones they enqueue) until none is left;
+        return how many ran."""
+        count = 0
+        while count < limit:
+            jobs = self.queued_jobs(correspondence)
+            if not jobs:
+                return count
+            self.perform_job(jobs[0])
+            count += 1
+        raise AssertionError("jobs keep enqueuing more jobs")
+
+    def create_correspondence(self, user=None, **vals):
+        vals.setdefault("kind", "email")
+        vals.setdefault("partner_domain", repr([("city", "=", self.town)]))
+        return self.Correspondence.with_user(user or self.user).create(vals)
