@@ -9,7 +9,7 @@ start_postgresql
 install_python_packages
 
 DB="${TEST_DB:-serial_correspondence_test}"
-LOG="$REPO_ROOT/var/test.log"
+LOG="$REPO_ROOT/var/$DB.log"
 mkdir -p "$REPO_ROOT/var"
 dropdb --if-exists "$DB" >/dev/null
 TAGS="${1:-/serial_correspondence}"
