@@ -63,6 +63,8 @@ install_system_packages() {
     command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
     command -v wkhtmltopdf >/dev/null 2>&1 || missing+=(wkhtmltopdf)
     command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+    # browser tours (Odoo's HttpCase looks for chromium on the PATH)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "== installing system packages: ${missing[*]}"
         as_root apt-get update -q

@@ -32,5 +32,8 @@
             "serial_correspondence/static/src/js/*.js",
             
         ],
+        "web.assets_tests": [
+            "serial_correspondence/static/tests/tours/*.js",
+        ],
     },
 }
