@@ -20,6 +20,7 @@
         "views/serial_correspondence_recipient_views.xml",
         "views/serial_correspondence_views.xml",
         "views/res_partner_views.xml",
+        "views/unsubscribe_templates.xml",
         "data/res_partner_actions.xml",
         "views/menus.xml",
     ],

@@ -434,8 +434,12 @@ class SerialCorrespondence(models.Model):
         body = Markup(
             _("All %(count)s recipients of %(link)s have been read. It is ready.")
         ) % {"count": self.recipient_count, "link": self._get_html_link()}
-        # the job runs as the creator: notify them of "their own" message
-        self.with_context(mail_notify_author=True).message_post(
+        # the job runs as the creator: notify them of "their own" message,
+        # in their Odoo inbox whatever their e-mail preference
+        self.with_context(
+            mail_notify_author=True,
+            serial_correspondence_inbox_partner_ids=creator.partner_id.ids,
+        ).message_post(
             body=body,
             author_id=self.env.ref("base.partner_root").id,
             partner_ids=creator.partner_id.ids,
@@ -453,6 +457,14 @@ class SerialCorrespondence(models.Model):
                 ),
             },
         )
+
+    def _notify_get_recipients(self, message, msg_vals, **kwargs):
+        recipients = super()._notify_get_recipients(message, msg_vals, **kwargs)
+        inbox_ids = self.env.context.get("serial_correspondence_inbox_partner_ids")
+        for data in recipients:
+            if inbox_ids and data["id"] in inbox_ids and data.get("uid"):
+                data["notif"] = "inbox"
+        return recipients
 
     # ------------------------------------------------------------------
     # creation from the contacts list

@@ -1,8 +1,13 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import re
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, email_normalize, email_split
+
+# an address we can deliver to: one @, a domain with a dot, no spaces
+DELIVERABLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 RECIPIENT_STATES = [
     ("pending", "Pending"),
@@ -42,6 +47,24 @@ class SerialCorrespondenceRecipient(models.Model):
     zip = fields.Char(related="partner_id.zip")
     city = fields.Char(related="partner_id.city")
     country_id = fields.Many2one(related="partner_id.country_id")
+    send_started_at = fields.Datetime(
+        string="Delivery started",
+        readonly=True,
+        copy=False,
+        help="Set, and committed, just before the e-mail is handed to the mail "
+        "server; cleared with the outcome. Still set after an interruption means "
+        "the delivery is unknown.",
+    )
+    processed_at = fields.Datetime(string="Processed on", readonly=True, copy=False)
+    message_id = fields.Many2one(
+        "mail.message",
+        string="Message",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The e-mail as it appears in the contact's history.",
+    )
 
     _sql_constraints = [
         (
@@ -79,6 +102,73 @@ class SerialCorrespondenceRecipient(models.Model):
         )
         self.invalidate_model()
         correspondence.invalidate_recordset()
+
+    # ------------------------------------------------------------------
+    # communication status: who may get what
+    # ------------------------------------------------------------------
+
+    def _email_outcome_before_sending(self, purpose):
+        """Return ``{recipient: (state, reason)}`` for the recipients that will
+        not get the e-mail; the others are missing from the result.
+
+        Exclusions (communication status) come from the blacklist and, for
+        advertising, the missing opt-in; errors from a missing or invalid
+        address. One query for the blacklist of the whole batch.
+        """
+        normalized = {
+            recipient: email_normalize(recipient.partner_id.email or "", strict=True)
+            for recipient in self
+        }
+        blacklisted = set()
+        emails = [email for email in normalized.values() if email]
+        if emails:
+            blacklisted = set(
+                self.env["mail.blacklist"]
+                .sudo()
+                .search([("email", "in", emails)])
+                .mapped("email")
+            )
+        outcome = {}
+        for recipient in self:
+            partner = recipient.partner_id
+            email = normalized[recipient]
+            if not (partner.email or "").strip():
+                outcome[recipient] = ("error", _("The contact has no e-mail address."))
+            elif (
+                not email
+                or len(email_split(partner.email)) != 1
+                or not DELIVERABLE_EMAIL.match(email)
+            ):
+                outcome[recipient] = (
+                    "error",
+                    _("The e-mail address '%(email)s' is not valid.", email=partner.email),
+                )
+            elif email in blacklisted:
+                outcome[recipient] = (
+                    "excluded",
+                    _("The e-mail address %(email)s is blacklisted.", email=email),
+                )
+            elif purpose == "advertising" and partner.email_advertising_consent != "granted":
+                outcome[recipient] = (
+                    "excluded",
+                    _(
+                        "The contact has not consented to advertising by e-mail "
+                        "(required for advertising e-mails)."
+                    ),
+                )
+        return outcome
+
+    def _set_outcome(self, state, reason=False, **values):
+        """Record the outcome of processing for these recipients."""
+        self.with_context(serial_correspondence_internal=True).write(
+            dict(
+                values,
+                state=state,
+                reason=reason,
+                processed_at=fields.Datetime.now(),
+                send_started_at=False,
+            )
+        )
 
     # ------------------------------------------------------------------
     # the correspondence's lock covers its recipients

@@ -4,4 +4,6 @@ from . import test_import
 from . import test_processing_status
 from . import test_res_partner
 from . import test_security
+from . import test_send
 from . import test_ui
+from . import test_e2e_import

@@ -15,6 +15,11 @@ class SerialCorrespondenceCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # jobs that own their transaction (the send job) open a cursor of
+        # their own: in test mode that cursor works inside the test's
+        # transaction, its commits become savepoints (as in Odoo's HttpCase)
+        cls.registry.enter_test_mode(cls.cr)
+        cls.addClassCleanup(cls.registry.leave_test_mode)
         cls.env = cls.env(
             context=dict(cls.env.context, tracking_disable=True, mail_create_nolog=True)
         )
@@ -24,7 +29,7 @@ class SerialCorrespondenceCase(TransactionCase):
             name="Ulla User",
             email="ulla@example.com",
             groups="base.group_user,serial_correspondence.group_serial_correspondence_user",
-            notification_type="inbox",
+            notification_type="email",
         )
         cls.manager = new_test_user(
             cls.env,
@@ -63,6 +68,8 @@ class SerialCorrespondenceCase(TransactionCase):
 
     def perform_job(self, job_record):
         """Run one stored job as queue_job's controller does."""
+        # what enqueued the job is committed before a worker can take it
+        self.env.flush_all()
         job = Job.load(self.env, job_record.uuid)
         job.set_started()
         job.store()
@@ -71,6 +78,9 @@ class SerialCorrespondenceCase(TransactionCase):
         job.set_done()
         job.store()
         self.env.flush_all()
+        # a job that owns its transaction worked with a cursor (and cache) of
+        # its own: read what it committed
+        self.env.invalidate_all()
         return job
 
     def run_jobs(self, correspondence=None, limit=10000):

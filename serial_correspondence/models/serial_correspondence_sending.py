@@ -1,0 +1,503 @@
+# Copyright 2026 serial_correspondence authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Sending a serial e-mail: crash-safe, never twice.
+
+The send job owns its transaction (``allow_commit`` on its job function) and
+keeps one invariant: before a message is handed to the mail server, the
+recipient's ``send_started_at`` is committed; the outcome (sent / error) is
+committed before the next recipient is claimed. After a crash at any point at
+most one recipient is still marked as started without an outcome: the next
+run cannot know whether that message left, so it reports "delivery unknown"
+instead of sending it again. Only one worker sends a given correspondence at a
+time (a PostgreSQL advisory lock, released when its connection ends).
+"""
+
+import logging
+import smtplib
+import time
+
+import psycopg2
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, email_normalize, formataddr
+
+from odoo.addons.base.models.ir_mail_server import MailDeliveryException
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from . import workflow
+
+_logger = logging.getLogger(__name__)
+
+SEND_CHANNEL = "root.serial_correspondence"
+# first key of the advisory lock that lets one worker send a correspondence
+SEND_LOCK_NAMESPACE = 0x5C05E
+DEFAULT_SEND_BATCH_SIZE = 200
+DEFAULT_SEND_SLICE_SECONDS = 60.0
+# seconds to wait before trying again after a temporary refusal
+TEMPORARY_FAILURE_DELAY = 60
+
+
+class TemporaryDeliveryFailure(Exception):
+    """The mail server asked to try again later (4xx, dropped connection)."""
+
+
+class SerialCorrespondence(models.Model):
+    _inherit = "serial.correspondence"
+
+    send_run = fields.Integer(readonly=True, copy=False)
+
+    # ------------------------------------------------------------------
+    # actions
+    # ------------------------------------------------------------------
+
+    def action_send(self):
+        """Send e-mails: to every recipient the e-mail has not been sent to."""
+        self.ensure_one()
+        if not workflow.allows(self.kind, self.state, "send"):
+            raise UserError(
+                _("%(name)s cannot be sent in its current state.", name=self.display_name)
+            )
+        self._check_ready_to_send()
+        unsent = self.env["serial.correspondence.recipient"].search(
+            [("correspondence_id", "=", self.id), ("state", "in", ("excluded", "error"))]
+        )
+        unsent.with_context(serial_correspondence_internal=True).write(
+            {"state": "pending", "reason": False, "send_started_at": False}
+        )
+        self._apply_event("send")
+        self._internal_write({"send_run": self.send_run + 1})
+        self._enqueue_send()
+        return True
+
+    def action_finalize(self):
+        """Finalize: nothing of the correspondence can change any more."""
+        for record in self:
+            record._apply_event("finalize")
+        return True
+
+    def _check_ready_to_send(self):
+        missing = []
+        if not self.subject:
+            missing.append(_("a subject"))
+        if not self.template_id:
+            missing.append(_("a template"))
+        if missing:
+            raise UserError(
+                _(
+                    "Before sending, give %(name)s %(missing)s.",
+                    name=self.display_name,
+                    missing=_(" and ").join(missing),
+                )
+            )
+        if not email_normalize(self.email_from or ""):
+            raise UserError(
+                _(
+                    "The sender '%(sender)s' is not a valid e-mail address.",
+                    sender=self.email_from or "",
+                )
+            )
+        sample = (
+            self.env["serial.correspondence.recipient"]
+            .search([("correspondence_id", "=", self.id)], limit=1)
+            .partner_id
+            or self.env.user.partner_id
+        )
+        rendered, failures = self._render_emails(sample)
+        if failures:
+            raise UserError(
+                _(
+                    "The template cannot be rendered: %(error)s",
+                    error=failures[sample.id],
+                )
+            )
+
+    # ------------------------------------------------------------------
+    # rendering
+    # ------------------------------------------------------------------
+
+    def _render_emails(self, partners):
+        """Render subject and body for ``partners``.
+
+        Returns ``({partner_id: (subject, body)}, {partner_id: error})``. The
+        whole batch is rendered at once; only when that fails is each contact
+        rendered alone, to name the ones the template fails for.
+        """
+        self.ensure_one()
+        try:
+            return self._render_emails_batch(partners), {}
+        except Exception:  # noqa: BLE001 - any template error, see below
+            _logger.info("Batch rendering failed for %s, rendering one by one", self)
+        rendered, failures = {}, {}
+        for partner in partners:
+            try:
+                rendered.update(self._render_emails_batch(partner))
+            except Exception as error:  # noqa: BLE001 - reported to the user
+                failures[partner.id] = str(error) or error.__class__.__name__
+        return rendered, failures
+
+    def _render_emails_batch(self, partners):
+        template = self.template_id.sudo()
+        res_ids = partners.ids
+        subjects = template._render_template(
+            self.subject, "res.partner", res_ids, engine="inline_template"
+        )
+        bodies = template._render_field("body_html", res_ids, compute_lang=True)
+        return {pid: (subjects[pid], bodies[pid]) for pid in res_ids}
+
+    # ------------------------------------------------------------------
+    # the send job
+    # ------------------------------------------------------------------
+
+    def _enqueue_send(self, eta=None):
+        job = self.with_delay(
+            channel=SEND_CHANNEL,
+            eta=eta,
+            description=_("Send serial e-mail %(name)s", name=self.display_name),
+            identity_key=f"serial_correspondence_send-{self.id}-{self.send_run}",
+        )._send_emails(self.send_run)
+        uuid = getattr(job, "uuid", None)
+        if uuid:
+            self._internal_write({"job_uuid": uuid})
+
+    @api.model
+    def _send_setting(self, name, default, cast=int):
+        value = self.env["ir.config_parameter"].sudo().get_param(
+            f"serial_correspondence.{name}"
+        )
+        try:
+            return cast(value) if value else default
+        except ValueError:
+            return default
+
+    def _send_emails(self, send_run):
+        """Job: send to the pending recipients for a while, then hand over to
+        the next job; the last one records the outcome."""
+        self.ensure_one()
+        if self.send_run != send_run or self.state != "in_progress":
+            return _("Nothing to do: this sending run is over.")
+        if not self._try_lock_sending():
+            raise RetryableJobError(
+                _("Another worker is sending this serial e-mail."),
+                seconds=30,
+                ignore_retry=True,
+            )
+        cr = self.env.cr
+        sender = _SmtpSender(self)
+        try:
+            self._settle_interrupted_deliveries()
+            cr.commit()
+            batch_size = max(self._send_setting("send_batch_size", DEFAULT_SEND_BATCH_SIZE), 1)
+            deadline = time.monotonic() + self._send_setting(
+                "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
+            )
+            Recipient = self.env["serial.correspondence.recipient"]
+            while time.monotonic() < deadline:
+                batch = Recipient.search(
+                    [
+                        ("correspondence_id", "=", self.id),
+                        ("state", "=", "pending"),
+                        ("send_started_at", "=", False),
+                    ],
+                    order="id",
+                    limit=batch_size,
+                )
+                if not batch:
+                    break
+                self._send_batch(batch, sender, deadline)
+            if self._pending_recipients_exist():
+                self._enqueue_send()
+                cr.commit()
+                return _("Sent for a while, continuing in a new job.")
+            self._finish_sending()
+            cr.commit()
+            return _("Sending finished.")
+        except TemporaryDeliveryFailure as failure:
+            cr.rollback()
+            self._enqueue_send(eta=TEMPORARY_FAILURE_DELAY)
+            self.message_post(
+                body=_(
+                    "The mail server asked to try again later (%(answer)s); "
+                    "sending continues in %(seconds)s seconds.",
+                    answer=str(failure),
+                    seconds=TEMPORARY_FAILURE_DELAY,
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+            cr.commit()
+            return _("Temporary failure, trying again later: %(answer)s", answer=str(failure))
+        finally:
+            sender.close()
+            self._unlock_sending()
+
+    def _pending_recipients_exist(self):
+        return bool(
+            self.env["serial.correspondence.recipient"].search_count(
+                [("correspondence_id", "=", self.id), ("state", "=", "pending")], limit=1
+            )
+        )
+
+    def _send_batch(self, batch, sender, deadline):
+        """Evaluate a batch of recipients and send to the ones allowed."""
+        before = batch._email_outcome_before_sending(self.purpose)
+        for (state, reason), recipients in _group_by_outcome(before).items():
+            recipients._set_outcome(state, reason)
+        sendable = batch.filtered(lambda r: r not in before)
+        rendered, failures = self._render_emails(sendable.partner_id)
+        for recipient in sendable.filtered(lambda r: r.partner_id.id in failures):
+            recipient._set_outcome(
+                "error",
+                _(
+                    "The template cannot be rendered for this contact: %(error)s",
+                    error=failures[recipient.partner_id.id],
+                ),
+            )
+        self.env.cr.commit()
+        for recipient in sendable.filtered(lambda r: r.partner_id.id in rendered):
+            if time.monotonic() >= deadline:
+                return
+            subject, body = rendered[recipient.partner_id.id]
+            self._deliver(recipient, subject, body, sender)
+        self.env.cr.commit()
+
+    def _claim_for_delivery(self, recipient):
+        """Mark ``recipient`` as being delivered and commit; False when
+        another run got to it first."""
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                """
+                UPDATE serial_correspondence_recipient
+                   SET send_started_at = now() AT TIME ZONE 'UTC'
+                 WHERE id = %s AND state = 'pending' AND send_started_at IS NULL
+             RETURNING id
+                """,
+                recipient.id,
+            )
+        )
+        claimed = bool(cr.fetchone())
+        cr.commit()
+        recipient.invalidate_recordset(["send_started_at"])
+        return claimed
+
+    def _deliver(self, recipient, subject, body, sender):
+        session = sender.session()  # connect before claiming: nothing is lost
+        if not self._claim_for_delivery(recipient):
+            return
+        mail = (
+            self.env["mail.mail"]
+            .sudo()
+            .create(self._mail_values(recipient.partner_id, subject, body, sender))
+        )
+        message = mail.mail_message_id  # the mail itself is deleted once sent
+        try:
+            mail._send(smtp_session=session, raise_exception=True)
+        except smtplib.SMTPServerDisconnected as error:
+            self._release_claim(recipient)
+            sender.reset()
+            raise TemporaryDeliveryFailure(
+                _("the connection was closed: %(error)s", error=error)
+            ) from error
+        except MailDeliveryException as error:
+            code, answer = _smtp_answer(error)
+            if code and 400 <= code < 500:
+                self._release_claim(recipient)
+                raise TemporaryDeliveryFailure(answer) from error
+            recipient._set_outcome(
+                "error",
+                _("The mail server refused the e-mail: %(answer)s", answer=answer),
+                message_id=message.id,
+            )
+            return
+        recipient._set_outcome("sent", message_id=message.id)
+
+    def _release_claim(self, recipient):
+        """Undo the claim of a message the server did not take."""
+        cr = self.env.cr
+        cr.rollback()
+        cr.execute(
+            SQL(
+                "UPDATE serial_correspondence_recipient SET send_started_at = NULL "
+                "WHERE id = %s AND state = 'pending'",
+                recipient.id,
+            )
+        )
+        cr.commit()
+        self.env.invalidate_all()
+
+    def _mail_values(self, partner, subject, body, sender):
+        email = email_normalize(partner.email)
+        values = {
+            "subject": subject,
+            "body": body,
+            "body_html": body,
+            "email_from": self.email_from,
+            "email_to": formataddr((partner.name or "", email)),
+            "model": "res.partner",
+            "res_id": partner.id,
+            "record_name": partner.display_name,
+            "message_type": "email_outgoing",
+            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
+            "author_id": self.env.user.partner_id.id,
+            "is_notification": True,
+            "auto_delete": True,
+            "mail_server_id": sender.mail_server_id,
+        }
+        if self.purpose == "advertising":
+            values.update(self._unsubscribe_values(partner, body))
+        return values
+
+    def _unsubscribe_values(self, partner, body):
+        """Unsubscribe link in the body and RFC 8058 one-click headers."""
+        url = self.env["res.partner"]._serial_unsubscribe_url(partner)
+        footer = Markup(
+            '<p style="font-size: 12px; color: #666;">%s <a href="%s">%s</a></p>'
+        ) % (
+            _("You receive this e-mail because you agreed to receive our news."),
+            url,
+            _("Unsubscribe"),
+        )
+        return {
+            "body": Markup(body or "") + footer,
+            "body_html": Markup(body or "") + footer,
+            "headers": repr(
+                {
+                    "List-Unsubscribe": f"<{url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                }
+            ),
+        }
+
+    def _settle_interrupted_deliveries(self):
+        """Recipients claimed by a run that died: their delivery is unknown."""
+        interrupted = self.env["serial.correspondence.recipient"].search(
+            [
+                ("correspondence_id", "=", self.id),
+                ("state", "=", "pending"),
+                ("send_started_at", "!=", False),
+            ]
+        )
+        if interrupted:
+            interrupted._set_outcome(
+                "error",
+                _(
+                    "Delivery unknown after an interruption: the e-mail may or may "
+                    "not have reached this contact. Check before sending again."
+                ),
+            )
+
+    def _finish_sending(self):
+        counts = self._recipient_counts()
+        self._internal_write({"job_uuid": False})
+        self._apply_event(
+            workflow.outcome_event(self.kind, counts["excluded"], counts["error"])
+        )
+        self.message_post(
+            body=_(
+                "Sending finished: %(sent)s sent, %(excluded)s excluded, "
+                "%(error)s with errors.",
+                sent=counts["sent"],
+                excluded=counts["excluded"],
+                error=counts["error"],
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+
+    def _recipient_counts(self):
+        self.invalidate_recordset()
+        return {
+            "sent": self.sent_count,
+            "excluded": self.excluded_count,
+            "error": self.error_count,
+            "pending": self.pending_count,
+        }
+
+    # ------------------------------------------------------------------
+    # one sender per correspondence, across workers and servers
+    # ------------------------------------------------------------------
+
+    def _try_lock_sending(self):
+        self.env.cr.execute(
+            SQL("SELECT pg_try_advisory_lock(%s, %s)", SEND_LOCK_NAMESPACE, self.id)
+        )
+        return self.env.cr.fetchone()[0]
+
+    def _unlock_sending(self):
+        """Release the lock, also after an error: the connection goes back to
+        the pool and would keep a session lock forever."""
+        query = SQL("SELECT pg_advisory_unlock(%s, %s)", SEND_LOCK_NAMESPACE, self.id)
+        try:
+            self.env.cr.execute(query)
+        except psycopg2.Error:
+            self.env.cr.rollback()
+            self.env.cr.execute(query)
+
+
+class _SmtpSender:
+    """One SMTP connection for a whole job run, opened on first use."""
+
+    def __init__(self, correspondence):
+        self.env = correspondence.env
+        self.email_from = correspondence.email_from
+        server, smtp_from = self.env["ir.mail_server"].sudo()._find_mail_server(
+            self.email_from
+        )
+        self.mail_server_id = server.id if server else False
+        self.smtp_from = smtp_from
+        self._session = None
+        self._connected = False
+
+    def session(self):
+        if not self._connected:
+            try:
+                self._session = self.env["ir.mail_server"].sudo().connect(
+                    mail_server_id=self.mail_server_id or None,
+                    smtp_from=self.smtp_from,
+                )
+            except Exception as error:  # noqa: BLE001 - any connection failure
+                raise TemporaryDeliveryFailure(
+                    _("cannot connect to the mail server: %(error)s", error=error)
+                ) from error
+            self._connected = True
+        return self._session
+
+    def reset(self):
+        self.close()
+
+    def close(self):
+        if self._session is not None:
+            try:
+                self._session.quit()
+            except smtplib.SMTPException:
+                pass
+            except OSError:
+                pass
+        self._session = None
+        self._connected = False
+
+
+def _group_by_outcome(outcome):
+    """``{recipient: (state, reason)}`` -> ``{(state, reason): recipients}``."""
+    groups = {}
+    for recipient, key in outcome.items():
+        groups[key] = groups.get(key, recipient.browse()) | recipient
+    return groups
+
+
+def _smtp_answer(error):
+    """The SMTP code and answer behind a MailDeliveryException, if any."""
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, smtplib.SMTPRecipientsRefused):
+        code, answer = next(iter(cause.recipients.values()))
+        return code, f"{code} {_decode(answer)}"
+    if isinstance(cause, smtplib.SMTPResponseException):
+        return cause.smtp_code, f"{cause.smtp_code} {_decode(cause.smtp_error)}"
+    message = error.args[-1] if error.args else str(error)
+    return None, str(message)
+
+
+def _decode(answer):
+    if isinstance(answer, bytes):
+        return answer.decode("utf-8", "replace")
+    return str(answer)

@@ -1,0 +1,715 @@
+# Copyright 2026 serial_correspondence authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""End-to-end harness: a real Odoo server process with queue_job's runner.
+
+Not a test module. Tests that must see what happens when a server dies (a
+killed worker, a crash in the middle of sending) use :class:`OdooServer`:
+
+- a fresh database of its own, committed, with serial_correspondence
+  installed (no demo data). The module is installed once per test process
+  into a template database (:func:`template_database`); each server gets a
+  copy of it (``CREATE DATABASE ... TEMPLATE``, plus the filestore);
+- ``odoo-bin`` as a subprocess in its own process group, with
+  ``--load=base,web,queue_job``, ``--workers`` and queue_job's job runner, its
+  channels given by a ``[queue_job]`` section of its own configuration file,
+  on a free port, logging to a file;
+- an XML-RPC client logged in as ``admin`` (:meth:`OdooServer.rpc`), SQL on
+  the server's database (:meth:`OdooServer.sql`), and
+  :meth:`~OdooServer.kill` (any signal, to the whole process group),
+  :meth:`~OdooServer.restart`, :meth:`~OdooServer.stop`,
+  :meth:`~OdooServer.close` (stops the server and drops the database).
+
+Odoo, its Python and the addons path are the ones of the running (test)
+process. Names: databases ``sc_e2e_<pid>_*``, ports from ``SC_E2E_PORTS``
+(default ``8180-8199``). ``SC_E2E_KEEP=1`` keeps databases and logs for a
+look afterwards.
+"""
+
+import atexit
+import contextlib
+import itertools
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import xmlrpc.client
+from pathlib import Path
+
+import psycopg2
+from passlib.hash import pbkdf2_sha512
+from psycopg2 import sql
+
+import odoo
+from odoo.tools import config
+
+from odoo.addons.base.models.res_users import MIN_ROUNDS
+from odoo.addons.queue_job.jobrunner import START_DELAY as RUNNER_START_DELAY
+from odoo.addons.queue_job.jobrunner.runner import Database as RunnerDatabase
+
+_logger = logging.getLogger(__name__)
+
+MODULE = "serial_correspondence"
+DB_PREFIX = "sc_e2e"
+ADMIN_LOGIN = "admin"
+DEFAULT_CHANNELS = "root:1,root.serial_correspondence:1"
+START_MARKER = "===== e2e harness: start"
+# queue_job states of a job that a worker has taken (or is about to)
+JOB_RUNNING_STATES = ("enqueued", "started")
+
+
+def _dead_job_grace():
+    """Seconds a job must have been enqueued before queue_job's runner
+    considers it dead (read from the runner's own query)."""
+    match = re.search(
+        r"INTERVAL '(\d+) sec'", RunnerDatabase._query_requeue_dead_jobs(None)
+    )
+    return int(match.group(1)) if match else 10
+
+
+DEAD_JOB_GRACE = _dead_job_grace()
+
+
+class E2EError(AssertionError):
+    """The server or its database did not do what the test waited for."""
+
+
+def keep_artifacts():
+    return os.environ.get("SC_E2E_KEEP", "") not in ("", "0")
+
+
+# ----------------------------------------------------------------------
+# Odoo, PostgreSQL, ports
+# ----------------------------------------------------------------------
+
+
+def odoo_command():
+    """The command that starts the Odoo of this process: its ``odoo-bin``
+    (source tree), else ``python -m odoo``; always with this Python."""
+    root = Path(odoo.__file__).resolve().parent.parent
+    odoo_bin = root / "odoo-bin"
+    if odoo_bin.is_file():
+        return [sys.executable, str(odoo_bin)]
+    return [sys.executable, "-m", "odoo"]
+
+
+def addons_path():
+    return config["addons_path"]
+
+
+def pg_connect(dbname="postgres"):
+    """An autocommit connection with the test process's database settings."""
+    _name, params = odoo.sql_db.connection_info_for(dbname)
+    params = dict(params, application_name=f"{DB_PREFIX}_harness")
+    connection = psycopg2.connect(**params)
+    connection.autocommit = True
+    return connection
+
+
+def _pg_admin(query):
+    connection = pg_connect("postgres")
+    try:
+        with connection.cursor() as cr:
+            cr.execute(query)
+    finally:
+        connection.close()
+
+
+def drop_database(name):
+    _pg_admin(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    )
+
+
+def _port_range():
+    spec = os.environ.get("SC_E2E_PORTS", "8180-8199")
+    low, _sep, high = spec.partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
+def free_port(exclude=()):
+    """A port of ``SC_E2E_PORTS`` on which nothing listens now."""
+    for port in _port_range():
+        if port not in exclude and _port_is_free(port):
+            return port
+    raise E2EError(f"no free port in SC_E2E_PORTS={_port_range()}")
+
+
+def _port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _server_env(app_name):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # the [queue_job] section of our configuration file decides
+        if not key.startswith("ODOO_QUEUE_JOB_") and key not in ("ODOO_RC",)
+    }
+    env["TZ"] = "UTC"
+    # tells the server's database connections apart from ours
+    env["ODOO_PGAPPNAME"] = app_name + "-{pid}"
+    return env
+
+
+def _write_config(path, options, queue_job=None):
+    lines = ["[options]"]
+    lines += [f"{key} = {value}" for key, value in options.items()]
+    if queue_job:
+        lines += ["", "[queue_job]"]
+        lines += [f"{key} = {value}" for key, value in queue_job.items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def _base_options(data_dir, logfile):
+    options = {
+        "addons_path": addons_path(),
+        "data_dir": data_dir,
+        "logfile": logfile,
+        "log_level": "info",
+        "without_demo": "all",
+        "list_db": "False",
+        # a random master password: nobody manages these databases over HTTP
+        "admin_passwd": uuid.uuid4().hex,
+    }
+    for key in ("db_host", "db_port", "db_user", "db_password", "db_sslmode"):
+        if config.get(key):
+            options[key] = config[key]
+    return options
+
+
+def tail(path, lines=60):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# ----------------------------------------------------------------------
+# the template database, built once per test process
+# ----------------------------------------------------------------------
+
+
+class TemplateDatabase:
+    """serial_correspondence installed (no demo), admin's password set."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.name = f"{DB_PREFIX}_{self.pid}_tpl"
+        self.work_dir = tempfile.mkdtemp(prefix=f"{DB_PREFIX}_{self.pid}_")
+        self.data_dir = os.path.join(self.work_dir, "data")
+        self.admin_password = uuid.uuid4().hex
+
+    def filestore(self, db_name):
+        return os.path.join(self.data_dir, "filestore", db_name)
+
+    def build(self):
+        _drop_stale_leftovers()
+        drop_database(self.name)
+        logfile = os.path.join(self.work_dir, f"{self.name}.log")
+        conf = os.path.join(self.work_dir, f"{self.name}.conf")
+        options = _base_options(self.data_dir, logfile)
+        options["log_level"] = "warn"
+        _write_config(conf, options)
+        command = odoo_command() + [
+            "-c",
+            conf,
+            "-d",
+            self.name,
+            "-i",
+            MODULE,
+            "--stop-after-init",
+            "--no-http",
+        ]
+        _logger.info("e2e: installing %s into template database %s", MODULE, self.name)
+        started = time.monotonic()
+        with open(logfile, "ab") as out:
+            result = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=_server_env(f"{DB_PREFIX}_tpl"),
+                timeout=900,
+                check=False,
+            )
+        connection = pg_connect(self.name) if result.returncode == 0 else None
+        try:
+            state = None
+            if connection:
+                with connection.cursor() as cr:
+                    cr.execute(
+                        "SELECT state FROM ir_module_module WHERE name = %s", [MODULE]
+                    )
+                    row = cr.fetchone()
+                    state = row and row[0]
+                    if state == "installed":
+                        cr.execute(
+                            "UPDATE res_users SET password = %s WHERE login = %s",
+                            [
+                                pbkdf2_sha512.using(rounds=MIN_ROUNDS).hash(
+                                    self.admin_password
+                                ),
+                                ADMIN_LOGIN,
+                            ],
+                        )
+            if state != "installed":
+                raise E2EError(
+                    f"installing {MODULE} into {self.name} failed (exit "
+                    f"{result.returncode}, module state {state}):\n{tail(logfile)}"
+                )
+        finally:
+            if connection:
+                connection.close()
+        _logger.info(
+            "e2e: template database %s ready in %.1fs",
+            self.name,
+            time.monotonic() - started,
+        )
+
+    def clone(self, db_name):
+        """A new database ``db_name``, a copy of the template."""
+        drop_database(db_name)
+        _pg_admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(db_name), sql.Identifier(self.name)
+            )
+        )
+        source = self.filestore(self.name)
+        if os.path.isdir(source):
+            shutil.copytree(source, self.filestore(db_name), dirs_exist_ok=True)
+
+    def destroy(self):
+        if keep_artifacts():
+            _logger.info("e2e: keeping %s and %s", self.name, self.work_dir)
+            return
+        with contextlib.suppress(Exception):
+            drop_database(self.name)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+_template = None
+
+
+def template_database():
+    """The template database of this process (built on first use, dropped
+    when the process exits)."""
+    global _template
+    if _template is None or _template.pid != os.getpid():
+        template = TemplateDatabase()
+        try:
+            template.build()
+        except BaseException:
+            template.destroy()
+            raise
+        _template = template
+        atexit.register(template.destroy)
+    return _template
+
+
+def _drop_stale_leftovers():
+    """Drop databases and work directories of harness processes that died
+    without cleaning up (their pid no longer exists)."""
+    pattern = re.compile(rf"^{DB_PREFIX}_(\d+)_")
+    connection = pg_connect("postgres")
+    try:
+        with connection.cursor() as cr:
+            cr.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                [f"{DB_PREFIX}\\_%"],
+            )
+            names = [name for (name,) in cr.fetchall()]
+    finally:
+        connection.close()
+    for name in names:
+        match = pattern.match(name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            _logger.info("e2e: dropping stale database %s", name)
+            with contextlib.suppress(Exception):
+                drop_database(name)
+    for path in Path(tempfile.gettempdir()).glob(f"{DB_PREFIX}_*_*"):
+        match = pattern.match(path.name)
+        if match and path.is_dir() and not os.path.exists(f"/proc/{match.group(1)}"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------
+# the server
+# ----------------------------------------------------------------------
+
+
+class OdooServer:
+    """A real Odoo server with queue_job's runner on a database of its own.
+
+    Create it (copies the template), fill the database with :meth:`sql` if
+    the test wants data before the server runs, then :meth:`start`. Always
+    :meth:`close` it (``addCleanup(server.close)``).
+    """
+
+    _counter = itertools.count(1)
+
+    def __init__(self, workers=2, max_cron_threads=1, channels=DEFAULT_CHANNELS):
+        self.template = template_database()
+        self.db_name = f"{DB_PREFIX}_{os.getpid()}_{next(self._counter)}"
+        self.workers = workers
+        self.max_cron_threads = max_cron_threads
+        self.channels = channels
+        self.app_name = f"{DB_PREFIX}_srv_{self.db_name}"[:50]
+        self.logfile = os.path.join(self.template.work_dir, f"{self.db_name}.log")
+        self.conf = os.path.join(self.template.work_dir, f"{self.db_name}.conf")
+        self.process = None
+        self.port = None
+        self.gevent_port = None
+        self.uid = None
+        self.starts = 0
+        self._connection = None
+        self.template.clone(self.db_name)
+
+    # -- SQL on the server's database -------------------------------------
+
+    def cursor(self):
+        """A cursor of an autocommit connection to the server's database
+        (reconnects when a previous connection broke)."""
+        if self._connection is None or self._connection.closed:
+            self._connection = pg_connect(self.db_name)
+        return self._connection.cursor()
+
+    def sql(self, query, params=None):
+        """Run ``query`` (autocommit); return its rows, or ``[]``."""
+        with self.cursor() as cr:
+            cr.execute(query, params)
+            return cr.fetchall() if cr.description else []
+
+    def sql_value(self, query, params=None):
+        rows = self.sql(query, params)
+        return rows[0][0] if rows else None
+
+    # -- XML-RPC ------------------------------------------------------------
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_password(self):
+        return self.template.admin_password
+
+    def rpc(self, model, method, *args, **kwargs):
+        """``execute_kw`` as admin, e.g. ``rpc("res.partner", "search", [])``."""
+        with xmlrpc.client.ServerProxy(
+            f"{self.url}/xmlrpc/2/object", allow_none=True
+        ) as proxy:
+            return proxy.execute_kw(
+                self.db_name,
+                self.uid,
+                self.admin_password,
+                model,
+                method,
+                list(args),
+                kwargs,
+            )
+
+    def _authenticate(self):
+        with xmlrpc.client.ServerProxy(
+            f"{self.url}/xmlrpc/2/common", allow_none=True
+        ) as proxy:
+            return proxy.authenticate(
+                self.db_name, ADMIN_LOGIN, self.admin_password, {}
+            )
+
+    # -- the process ----------------------------------------------------------
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, channels=None, timeout=120):
+        """Start the server; return once admin can log in over XML-RPC.
+
+        ``channels`` (queue_job's server-wide channel configuration, e.g.
+        ``"root:1,root.serial_correspondence:1:throttle=1"``) applies to this
+        start and the following ones.
+        """
+        if self.running:
+            raise E2EError(f"the server of {self.db_name} is already running")
+        if channels is not None:
+            self.channels = channels
+        for attempt in range(3):
+            self._spawn()
+            try:
+                self._wait_ready(timeout)
+            except E2EError:
+                # another server took the port between our check and its bind
+                if attempt < 2 and not self.running and self._port_was_taken():
+                    self.port = self.gevent_port = None
+                    continue
+                raise
+            return self
+
+    def _spawn(self):
+        if self.port is None or not _port_is_free(self.port):
+            self.port = free_port()
+        if self.workers and (
+            self.gevent_port is None or not _port_is_free(self.gevent_port)
+        ):
+            self.gevent_port = free_port(exclude={self.port})
+        options = _base_options(self.template.data_dir, self.logfile)
+        options.update(
+            {
+                "db_name": self.db_name,
+                "dbfilter": f"^{re.escape(self.db_name)}$",
+                "http_interface": "127.0.0.1",
+                "http_port": self.port,
+                "workers": self.workers,
+                "max_cron_threads": self.max_cron_threads,
+                "server_wide_modules": "base,web,queue_job",
+                "limit_time_real": 600,
+                "limit_time_cpu": 600,
+            }
+        )
+        if self.workers:
+            options["gevent_port"] = self.gevent_port
+        _write_config(self.conf, options, {"channels": self.channels})
+        self.starts += 1
+        with open(self.logfile, "ab") as out:
+            out.write(
+                f"\n{START_MARKER} #{self.starts} on port {self.port}, "
+                f"channels {self.channels} =====\n".encode()
+            )
+            out.flush()
+            self.process = subprocess.Popen(
+                odoo_command() + ["-c", self.conf],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=_server_env(self.app_name),
+                start_new_session=True,  # its own process group: kill() hits all
+            )
+
+    def _port_was_taken(self):
+        since_start = self.log_text().rpartition(START_MARKER)[2]
+        return "Address already in use" in since_start
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running:
+                raise E2EError(
+                    f"the server of {self.db_name} exited with "
+                    f"{self.process.returncode} while starting:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(
+                    f"{self.url}/web/health", timeout=5
+                ) as answer:
+                    healthy = answer.status == 200
+                if healthy:
+                    self.uid = self._authenticate()
+                    if self.uid:
+                        return
+                    raise E2EError(
+                        f"admin cannot log in to {self.db_name}:\n{self.log_tail()}"
+                    )
+            except (OSError, urllib.error.URLError, xmlrpc.client.ProtocolError):
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise E2EError(
+                    f"the server of {self.db_name} did not answer within "
+                    f"{timeout}s:\n{self.log_tail()}"
+                )
+            time.sleep(0.2)
+
+    def kill(self, sig=signal.SIGKILL, timeout=30):
+        """Send ``sig`` to the server's whole process group (main process,
+        workers, job runner); with SIGKILL (the default) also wait until
+        they are all gone and PostgreSQL has ended their sessions."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        if sig == signal.SIGKILL:
+            self.process.wait(timeout)
+            self._wait_gone(timeout)
+
+    def stop(self, timeout=30):
+        """Stop the server gracefully (SIGTERM), or kill it after ``timeout``."""
+        if self.process is None:
+            return
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _logger.warning(
+                    "e2e: %s did not stop in %ss, killing it", self.db_name, timeout
+                )
+        # whatever of the group is left (a worker, the gevent process)
+        self.kill(signal.SIGKILL, timeout)
+
+    def restart(self, channels=None, timeout=120):
+        self.stop()
+        return self.start(channels=channels, timeout=timeout)
+
+    def _group_members(self):
+        """Live (non-zombie) processes of the server's process group."""
+        pgid = self.process.pid
+        members = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid pgrp ...
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(proc.name))
+        return members
+
+    def _wait_gone(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self._group_members() or self.sql_value(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = %s AND application_name LIKE %s",
+            [self.db_name, f"{self.app_name}-%"],
+        ):
+            if time.monotonic() > deadline:
+                raise E2EError(
+                    f"the server of {self.db_name} (process group "
+                    f"{self.process.pid}) or its database sessions are still "
+                    f"there {timeout}s after it was killed"
+                )
+            time.sleep(0.05)
+
+    def close(self):
+        """Stop the server, drop its database and filestore."""
+        try:
+            self.stop()
+        finally:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+            if not keep_artifacts():
+                drop_database(self.db_name)
+                shutil.rmtree(self.template.filestore(self.db_name), ignore_errors=True)
+                for path in (self.conf, self.logfile):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+
+    # -- the log ----------------------------------------------------------------
+
+    def log_text(self):
+        try:
+            return Path(self.logfile).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=60):
+        return f"--- last lines of {self.logfile} ---\n" + tail(self.logfile, lines)
+
+    def log_lines(self, pattern):
+        """Lines of the server log that match the regular expression."""
+        regex = re.compile(pattern)
+        return [line for line in self.log_text().splitlines() if regex.search(line)]
+
+    # -- waiting ----------------------------------------------------------------
+
+    def wait_for(self, condition, timeout, what, interval=0.2):
+        """Call ``condition`` until it returns something truthy (returned);
+        after ``timeout`` seconds fail with ``what``, the last value it
+        returned and the end of the server log."""
+        deadline = time.monotonic() + timeout
+        value = None
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise E2EError(
+                    f"timed out after {timeout}s waiting for {what} "
+                    f"(last seen: {value!r})\n{self.log_tail()}"
+                )
+            if self.process is not None and not self.running:
+                raise E2EError(
+                    f"the server exited ({self.process.returncode}) while waiting "
+                    f"for {what}\n{self.log_tail()}"
+                )
+            time.sleep(interval)
+
+    def wait_dead_jobs_requeueable(self):
+        """Wait until the jobs a killed server left enqueued or started are
+        old enough for queue_job's runner to requeue them as soon as it starts.
+
+        The runner requeues a job only once it has been enqueued for more than
+        ``DEAD_JOB_GRACE`` seconds; it does so in its first loop, which runs
+        ``RUNNER_START_DELAY`` seconds after the server starts, and then only
+        when woken up again (notification or its 60 s select timeout). Waiting
+        here (instead of afterwards) keeps the restart deterministic.
+        """
+        margin = DEAD_JOB_GRACE - RUNNER_START_DELAY + 1.5
+        youngest = self.sql_value(
+            "SELECT EXTRACT(EPOCH FROM (now() AT TIME ZONE 'UTC') - max(date_enqueued))"
+            " FROM queue_job WHERE state IN %s",
+            [JOB_RUNNING_STATES],
+        )
+        if youngest is not None and float(youngest) < margin:
+            time.sleep(margin - float(youngest))
+
+    # -- data -------------------------------------------------------------------
+
+    def insert_partners(
+        self, count, city, name_prefix="E2E Contact", email_domain=None
+    ):
+        """Insert ``count`` active contacts in ``city`` with one SQL statement;
+        return their ids (ascending). Each gets an e-mail address
+        ``<prefix>.<n>@<email_domain>`` when ``email_domain`` is given."""
+        rows = self.sql(
+            """
+            INSERT INTO res_partner
+                (name, complete_name, type, active, is_company, lang,
+                 email, email_normalized, zip, city, partner_share,
+                 create_uid, write_uid, create_date, write_date)
+            SELECT %(prefix)s || ' ' || lpad(n::text, 6, '0'),
+                   %(prefix)s || ' ' || lpad(n::text, 6, '0'),
+                   'contact', true, false, 'en_US',
+                   CASE WHEN %(domain)s IS NOT NULL
+                        THEN 'contact' || n || '@' || %(domain)s END,
+                   CASE WHEN %(domain)s IS NOT NULL
+                        THEN 'contact' || n || '@' || %(domain)s END,
+                   lpad((n %% 99999 + 1)::text, 5, '0'), %(city)s, true,
+                   1, 1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+              FROM generate_series(1, %(count)s) AS n
+            RETURNING id
+            """,
+            {
+                "prefix": name_prefix,
+                "domain": email_domain,
+                "city": city,
+                "count": count,
+            },
+        )
+        ids = sorted(partner_id for (partner_id,) in rows)
+        self.sql(
+            "UPDATE res_partner SET commercial_partner_id = id WHERE id = ANY(%s)",
+            [ids],
+        )
+        self.sql("ANALYZE res_partner")
+        return ids
