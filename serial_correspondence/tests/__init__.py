@@ -6,4 +6,5 @@ from . import test_res_partner
 from . import test_security
 from . import test_send
 from . import test_ui
+from . import test_unsubscribe
 from . import test_e2e_import
