@@ -21,6 +21,7 @@
         "views/serial_correspondence_views.xml",
         "views/res_partner_views.xml",
         "views/unsubscribe_templates.xml",
+        "views/res_config_settings_views.xml",
         "data/res_partner_actions.xml",
         "views/menus.xml",
     ],

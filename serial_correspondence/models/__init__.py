@@ -4,3 +4,6 @@ from . import serial_correspondence
 from . import serial_correspondence_sending
 from . import serial_correspondence_recipient
 from . import res_partner
+from . import serial_correspondence_send_log
+from . import ir_mail_server
+from . import res_config_settings

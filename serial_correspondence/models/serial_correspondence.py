@@ -157,6 +157,7 @@ class SerialCorrespondence(models.Model):
             ("idle", "Idle"),
             ("waiting", "Waiting for processing"),
             ("running", "Processing"),
+            ("scheduled", "Continues by itself"),
         ],
         compute="_compute_processing_status",
     )
@@ -206,7 +207,9 @@ class SerialCorrespondence(models.Model):
             job_states = {job.uuid: job.state for job in jobs}
         for record in self:
             job_state = job_states.get(record.job_uuid)
-            if record.state not in workflow.PROCESSING_STATES or not job_state:
+            if record.state == "waiting":
+                record.processing_status = "scheduled"
+            elif record.state not in workflow.PROCESSING_STATES or not job_state:
                 record.processing_status = "idle"
             elif job_state in JOB_WAITING_STATES:
                 record.processing_status = "waiting"

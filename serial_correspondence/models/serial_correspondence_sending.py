@@ -12,7 +12,9 @@ instead of sending it again. Only one worker sends a given correspondence at a
 time (a PostgreSQL advisory lock, released when its connection ends).
 """
 
+import datetime
 import logging
+import math
 import smtplib
 import time
 
@@ -35,18 +37,36 @@ SEND_CHANNEL = "root.serial_correspondence"
 SEND_LOCK_NAMESPACE = 0x5C05E
 DEFAULT_SEND_BATCH_SIZE = 200
 DEFAULT_SEND_SLICE_SECONDS = 60.0
-# seconds to wait before trying again after a temporary refusal
-TEMPORARY_FAILURE_DELAY = 60
+# seconds to wait before trying again after a temporary refusal; doubled
+# after each further one, up to the maximum
+DEFAULT_RETRY_DELAY = 60
+MAX_RETRY_DELAY = 3600
 
 
 class TemporaryDeliveryFailure(Exception):
     """The mail server asked to try again later (4xx, dropped connection)."""
 
 
+class BudgetExhausted(Exception):
+    """The sending limits allow no more e-mails until ``resume_at``."""
+
+    def __init__(self, resume_at):
+        super().__init__(resume_at)
+        self.resume_at = resume_at
+
+
 class SerialCorrespondence(models.Model):
     _inherit = "serial.correspondence"
 
     send_run = fields.Integer(readonly=True, copy=False)
+    resume_at = fields.Datetime(
+        string="Sending continues at",
+        readonly=True,
+        copy=False,
+        help="While waiting: when sending continues by itself.",
+    )
+    waiting_reason = fields.Char(readonly=True, copy=False)
+    retry_delay = fields.Integer(readonly=True, copy=False)
 
     # ------------------------------------------------------------------
     # actions
@@ -151,11 +171,13 @@ class SerialCorrespondence(models.Model):
     # ------------------------------------------------------------------
 
     def _enqueue_send(self, eta=None):
+        """Queue the next send job (at ``eta``, a UTC datetime, if given)."""
+        wake = eta.isoformat(timespec="seconds") if eta else "now"
         job = self.with_delay(
             channel=SEND_CHANNEL,
             eta=eta,
             description=_("Send serial e-mail %(name)s", name=self.display_name),
-            identity_key=f"serial_correspondence_send-{self.id}-{self.send_run}",
+            identity_key=f"serial_correspondence_send-{self.id}-{self.send_run}-{wake}",
         )._send_emails(self.send_run)
         uuid = getattr(job, "uuid", None)
         if uuid:
@@ -173,9 +195,12 @@ class SerialCorrespondence(models.Model):
 
     def _send_emails(self, send_run):
         """Job: send to the pending recipients for a while, then hand over to
-        the next job; the last one records the outcome."""
+        the next job; the last one records the outcome. When the sending
+        limits are used up or the mail server asks to wait, the
+        correspondence waits and a job is planned for when it may go on: no
+        worker waits."""
         self.ensure_one()
-        if self.send_run != send_run or self.state != "in_progress":
+        if self.send_run != send_run or self.state not in ("in_progress", "waiting"):
             return _("Nothing to do: this sending run is over.")
         if not self._try_lock_sending():
             raise RetryableJobError(
@@ -186,59 +211,112 @@ class SerialCorrespondence(models.Model):
         cr = self.env.cr
         sender = _SmtpSender(self)
         try:
+            if self.state == "waiting":
+                self._apply_event("resume")
+                self._internal_write({"resume_at": False, "waiting_reason": False})
             self._settle_interrupted_deliveries()
             cr.commit()
-            batch_size = max(self._send_setting("send_batch_size", DEFAULT_SEND_BATCH_SIZE), 1)
-            deadline = time.monotonic() + self._send_setting(
-                "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
-            )
-            Recipient = self.env["serial.correspondence.recipient"]
-            while time.monotonic() < deadline:
-                batch = Recipient.search(
-                    [
-                        ("correspondence_id", "=", self.id),
-                        ("state", "=", "pending"),
-                        ("send_started_at", "=", False),
-                    ],
-                    order="id",
-                    limit=batch_size,
+            run = _SendRun(self, sender)
+            try:
+                self._send_pending(run)
+            except BudgetExhausted as exhausted:
+                cr.commit()  # the outcomes so far; nothing was reserved
+                return self._wait(
+                    exhausted.resume_at, _("The sending limit is reached.")
                 )
-                if not batch:
-                    break
-                self._send_batch(batch, sender, deadline)
+            except TemporaryDeliveryFailure as failure:
+                cr.commit()  # the outcomes so far; the claim was released
+                return self._wait_after_temporary_failure(failure)
+            if self.retry_delay:
+                self._internal_write({"retry_delay": 0})
+            if run.skipped and not self._pending_recipients_exist(exclude=run.skipped):
+                return self._wait(
+                    run.domain_resume_at,
+                    _("The limit per recipient domain is reached."),
+                )
             if self._pending_recipients_exist():
                 self._enqueue_send()
                 cr.commit()
-                return _("Sent for a while, continuing in a new job.")
+                return _("Sent %(count)s, continuing in a new job.", count=run.sent)
             self._finish_sending()
             cr.commit()
             return _("Sending finished.")
-        except TemporaryDeliveryFailure as failure:
-            cr.rollback()
-            self._enqueue_send(eta=TEMPORARY_FAILURE_DELAY)
-            self.message_post(
-                body=_(
-                    "The mail server asked to try again later (%(answer)s); "
-                    "sending continues in %(seconds)s seconds.",
-                    answer=str(failure),
-                    seconds=TEMPORARY_FAILURE_DELAY,
-                ),
-                subtype_xmlid="mail.mt_note",
-            )
-            cr.commit()
-            return _("Temporary failure, trying again later: %(answer)s", answer=str(failure))
         finally:
             sender.close()
             self._unlock_sending()
 
-    def _pending_recipients_exist(self):
-        return bool(
-            self.env["serial.correspondence.recipient"].search_count(
-                [("correspondence_id", "=", self.id), ("state", "=", "pending")], limit=1
-            )
+    def _send_pending(self, run):
+        Recipient = self.env["serial.correspondence.recipient"]
+        while not run.over():
+            domain = [
+                ("correspondence_id", "=", self.id),
+                ("state", "=", "pending"),
+                ("send_started_at", "=", False),
+            ]
+            if run.skipped:
+                domain.append(("id", "not in", list(run.skipped)))
+            batch = Recipient.search(domain, order="id", limit=run.batch_size)
+            if not batch:
+                return
+            self._send_batch(batch, run)
+
+    def _wait(self, resume_at, reason):
+        """Wait until ``resume_at`` (UTC); a job is planned for then."""
+        self._apply_event("throttle")
+        self._internal_write({"resume_at": resume_at, "waiting_reason": reason})
+        self._enqueue_send(eta=resume_at)
+        self.env.cr.commit()
+        return _(
+            "Waiting until %(time)s: %(reason)s", time=resume_at.isoformat(), reason=reason
         )
 
-    def _send_batch(self, batch, sender, deadline):
+    def _wait_after_temporary_failure(self, failure):
+        delay = min(
+            max(self.retry_delay * 2, self._send_setting("retry_delay_seconds", DEFAULT_RETRY_DELAY)),
+            MAX_RETRY_DELAY,
+        )
+        self._internal_write({"retry_delay": delay})
+        reason = _("The mail server asked to try again later: %(answer)s", answer=str(failure))
+        self.message_post(body=reason, subtype_xmlid="mail.mt_note")
+        return self._wait(
+            datetime.datetime.utcnow().replace(microsecond=0)
+            + datetime.timedelta(seconds=delay),
+            reason,
+        )
+
+    def _fair_share(self, mail_server_id):
+        """How many e-mails this run may send before it lets the others go.
+
+        With a limit, every serial e-mail that is sending or waiting gets an
+        equal part of the window's budget (at least one e-mail), never more
+        than is left; the send jobs queue in order, so they take turns.
+        Without a limit there is no share (None)."""
+        Log = self.env["serial.correspondence.send.log"]
+        max_emails = Log._limits(mail_server_id)[0]
+        if not max_emails:
+            return None
+        competing = max(
+            self.sudo().search_count([("state", "in", ("in_progress", "waiting"))]), 1
+        )
+        share = math.ceil(max_emails / competing)
+        return max(min(share, Log._remaining(mail_server_id)), 1)
+
+    @api.model
+    def _wake_waiting(self):
+        """Let waiting serial e-mails go on now (e.g. the limits were raised);
+        a job that still finds no room plans the next try itself."""
+        for record in self.search([("state", "=", "waiting")]):
+            record._enqueue_send()
+
+    def _pending_recipients_exist(self, exclude=()):
+        domain = [("correspondence_id", "=", self.id), ("state", "=", "pending")]
+        if exclude:
+            domain.append(("id", "not in", list(exclude)))
+        return bool(
+            self.env["serial.correspondence.recipient"].search_count(domain, limit=1)
+        )
+
+    def _send_batch(self, batch, run):
         """Evaluate a batch of recipients and send to the ones allowed."""
         before = batch._email_outcome_before_sending(self.purpose)
         for (state, reason), recipients in _group_by_outcome(before).items():
@@ -255,16 +333,29 @@ class SerialCorrespondence(models.Model):
             )
         self.env.cr.commit()
         for recipient in sendable.filtered(lambda r: r.partner_id.id in rendered):
-            if time.monotonic() >= deadline:
-                return
+            if run.over():
+                break
             subject, body = rendered[recipient.partner_id.id]
-            self._deliver(recipient, subject, body, sender)
+            self._deliver(recipient, subject, body, run)
         self.env.cr.commit()
 
-    def _claim_for_delivery(self, recipient):
-        """Mark ``recipient`` as being delivered and commit; False when
-        another run got to it first."""
+    def _claim_for_delivery(self, recipient, run):
+        """Take one e-mail of the sending budget, mark ``recipient`` as being
+        delivered and commit; False when another run got to it first.
+
+        Raises BudgetExhausted when the limits allow no more e-mails now;
+        a recipient whose domain has used up its share is skipped for this
+        run (``run.skipped``) and False is returned."""
         cr = self.env.cr
+        reserved = self.env["serial.correspondence.send.log"]._reserve(
+            self, run.sender.mail_server_id, _email_domain(recipient.partner_id.email)
+        )
+        if reserved:
+            resume_at, scope = reserved
+            if scope == "global":
+                raise BudgetExhausted(resume_at)
+            run.skip(recipient, resume_at)
+            return False
         cr.execute(
             SQL(
                 """
@@ -277,13 +368,19 @@ class SerialCorrespondence(models.Model):
             )
         )
         claimed = bool(cr.fetchone())
+        if not claimed:
+            self.env["serial.correspondence.send.log"]._release(
+                self, _email_domain(recipient.partner_id.email)
+            )
+            return False
         cr.commit()
         recipient.invalidate_recordset(["send_started_at"])
         return claimed
 
-    def _deliver(self, recipient, subject, body, sender):
+    def _deliver(self, recipient, subject, body, run):
+        sender = run.sender
         session = sender.session()  # connect before claiming: nothing is lost
-        if not self._claim_for_delivery(recipient):
+        if not self._claim_for_delivery(recipient, run):
             return
         mail = (
             self.env["mail.mail"]
@@ -309,11 +406,14 @@ class SerialCorrespondence(models.Model):
                 _("The mail server refused the e-mail: %(answer)s", answer=answer),
                 message_id=message.id,
             )
+            run.sent += 1
             return
         recipient._set_outcome("sent", message_id=message.id)
+        run.sent += 1
 
     def _release_claim(self, recipient):
-        """Undo the claim of a message the server did not take."""
+        """Undo the claim of a message the server did not take, and give its
+        e-mail back to the budget."""
         cr = self.env.cr
         cr.rollback()
         cr.execute(
@@ -322,6 +422,9 @@ class SerialCorrespondence(models.Model):
                 "WHERE id = %s AND state = 'pending'",
                 recipient.id,
             )
+        )
+        self.env["serial.correspondence.send.log"]._release(
+            self, _email_domain(recipient.partner_id.email)
         )
         cr.commit()
         self.env.invalidate_all()
@@ -389,7 +492,7 @@ class SerialCorrespondence(models.Model):
 
     def _finish_sending(self):
         counts = self._recipient_counts()
-        self._internal_write({"job_uuid": False})
+        self._internal_write({"job_uuid": False, "resume_at": False, "waiting_reason": False})
         self._apply_event(
             workflow.outcome_event(self.kind, counts["excluded"], counts["error"])
         )
@@ -434,6 +537,34 @@ class SerialCorrespondence(models.Model):
             self.env.cr.execute(query)
 
 
+class _SendRun:
+    """What one job run may do: how long, how many (its fair share of the
+    sending budget), and which recipients wait for their domain's limit."""
+
+    def __init__(self, correspondence, sender):
+        self.sender = sender
+        self.sent = 0
+        self.skipped = set()
+        self.domain_resume_at = None
+        self.batch_size = max(
+            correspondence._send_setting("send_batch_size", DEFAULT_SEND_BATCH_SIZE), 1
+        )
+        self.deadline = time.monotonic() + correspondence._send_setting(
+            "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
+        )
+        self.quota = correspondence._fair_share(sender.mail_server_id)
+
+    def over(self):
+        return time.monotonic() >= self.deadline or (
+            self.quota is not None and self.sent >= self.quota
+        )
+
+    def skip(self, recipient, resume_at):
+        self.skipped.add(recipient.id)
+        if self.domain_resume_at is None or resume_at < self.domain_resume_at:
+            self.domain_resume_at = resume_at
+
+
 class _SmtpSender:
     """One SMTP connection for a whole job run, opened on first use."""
 
@@ -475,6 +606,11 @@ class _SmtpSender:
                 pass
         self._session = None
         self._connected = False
+
+
+def _email_domain(email):
+    normalized = email_normalize(email or "") or ""
+    return normalized.rpartition("@")[2] or None
 
 
 def _group_by_outcome(outcome):

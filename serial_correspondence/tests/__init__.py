@@ -5,6 +5,7 @@ from . import test_processing_status
 from . import test_res_partner
 from . import test_security
 from . import test_send
+from . import test_sending_limits
 from . import test_ui
 from . import test_unsubscribe
 from . import test_e2e_import

@@ -1,5 +1,6 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import fields
 from odoo.tests import new_test_user
 from odoo.tests.common import TransactionCase
 
@@ -59,9 +60,15 @@ class SerialCorrespondenceCase(TransactionCase):
             "serial_correspondence.import_batch_size", str(size)
         )
 
-    def queued_jobs(self, correspondence=None, states=("pending", "enqueued")):
+    def queued_jobs(
+        self, correspondence=None, states=("pending", "enqueued"), include_planned=False
+    ):
         domain = [("channel", "=", CHANNEL), ("state", "in", list(states))]
         jobs = self.env["queue.job"].sudo().search(domain, order="id")
+        # like the runner: a job planned for later is not run before its time
+        if not include_planned:
+            now = fields.Datetime.now()
+            jobs = jobs.filtered(lambda job: not job.eta or job.eta <= now)
         if correspondence:
             jobs = jobs.filtered(lambda job: job.records == correspondence)
         return jobs
@@ -73,6 +80,7 @@ class SerialCorrespondenceCase(TransactionCase):
         job = Job.load(self.env, job_record.uuid)
         job.set_started()
         job.store()
+        self.env.flush_all()  # the controller commits this before performing
         job.perform()
         self.env.flush_all()
         job.set_done()
