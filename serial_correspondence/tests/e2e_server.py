@@ -214,6 +214,8 @@ class TemplateDatabase:
         self.work_dir = tempfile.mkdtemp(prefix=f"{DB_PREFIX}_{self.pid}_")
         self.data_dir = os.path.join(self.work_dir, "data")
         self.admin_password = uuid.uuid4().hex
+        # servers made from this template and not closed yet
+        self.servers = set()
 
     def filestore(self, db_name):
         return os.path.join(self.data_dir, "filestore", db_name)
@@ -226,13 +228,9 @@ class TemplateDatabase:
         options = _base_options(self.data_dir, logfile)
         options["log_level"] = "warn"
         _write_config(conf, options)
-        command = odoo_command() + [
-            "-c",
-            conf,
-            "-d",
-            self.name,
-            "-i",
-            MODULE,
+        command = [
+            *odoo_command(),
+            *("-c", conf, "-d", self.name, "-i", MODULE),
             "--stop-after-init",
             "--no-http",
         ]
@@ -295,6 +293,9 @@ class TemplateDatabase:
             shutil.copytree(source, self.filestore(db_name), dirs_exist_ok=True)
 
     def destroy(self):
+        for server in list(self.servers):
+            with contextlib.suppress(Exception):
+                server.close()
         if keep_artifacts():
             _logger.info("e2e: keeping %s and %s", self.name, self.work_dir)
             return
@@ -322,10 +323,30 @@ def template_database():
     return _template
 
 
+def _kill_orphaned_server(pidfile):
+    """Kill the process group of a server whose test process died, if the
+    process is still that server (its command line names its config)."""
+    try:
+        pgid = int(pidfile.read_text())
+        cmdline = Path(f"/proc/{pgid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return
+    if str(pidfile.with_suffix(".conf")) in cmdline:
+        _logger.info("e2e: killing orphaned server %s (%s)", pgid, pidfile)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
 def _drop_stale_leftovers():
     """Drop databases and work directories of harness processes that died
     without cleaning up (their pid no longer exists)."""
     pattern = re.compile(rf"^{DB_PREFIX}_(\d+)_")
+    for path in Path(tempfile.gettempdir()).glob(f"{DB_PREFIX}_*_*"):
+        match = pattern.match(path.name)
+        if match and path.is_dir() and not os.path.exists(f"/proc/{match.group(1)}"):
+            for pidfile in path.glob("*.pid"):
+                _kill_orphaned_server(pidfile)
+            shutil.rmtree(path, ignore_errors=True)
     connection = pg_connect("postgres")
     try:
         with connection.cursor() as cr:
@@ -342,10 +363,6 @@ def _drop_stale_leftovers():
             _logger.info("e2e: dropping stale database %s", name)
             with contextlib.suppress(Exception):
                 drop_database(name)
-    for path in Path(tempfile.gettempdir()).glob(f"{DB_PREFIX}_*_*"):
-        match = pattern.match(path.name)
-        if match and path.is_dir() and not os.path.exists(f"/proc/{match.group(1)}"):
-            shutil.rmtree(path, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------
@@ -363,8 +380,13 @@ class OdooServer:
 
     _counter = itertools.count(1)
 
-    def __init__(self, workers=2, max_cron_threads=1, channels=DEFAULT_CHANNELS):
+    def __init__(
+        self, workers=2, max_cron_threads=1, channels=DEFAULT_CHANNELS, options=None
+    ):
+        """``options``: more ``[options]`` of the server's configuration file,
+        e.g. ``{"smtp_server": "127.0.0.1", "smtp_port": 2525}``."""
         self.template = template_database()
+        self.options = dict(options or {})
         self.db_name = f"{DB_PREFIX}_{os.getpid()}_{next(self._counter)}"
         self.workers = workers
         self.max_cron_threads = max_cron_threads
@@ -372,6 +394,7 @@ class OdooServer:
         self.app_name = f"{DB_PREFIX}_srv_{self.db_name}"[:50]
         self.logfile = os.path.join(self.template.work_dir, f"{self.db_name}.log")
         self.conf = os.path.join(self.template.work_dir, f"{self.db_name}.conf")
+        self.pidfile = os.path.join(self.template.work_dir, f"{self.db_name}.pid")
         self.process = None
         self.port = None
         self.gevent_port = None
@@ -379,6 +402,7 @@ class OdooServer:
         self.starts = 0
         self._connection = None
         self.template.clone(self.db_name)
+        self.template.servers.add(self)
 
     # -- SQL on the server's database -------------------------------------
 
@@ -484,6 +508,7 @@ class OdooServer:
         )
         if self.workers:
             options["gevent_port"] = self.gevent_port
+        options.update(self.options)
         _write_config(self.conf, options, {"channels": self.channels})
         self.starts += 1
         with open(self.logfile, "ab") as out:
@@ -493,13 +518,14 @@ class OdooServer:
             )
             out.flush()
             self.process = subprocess.Popen(
-                odoo_command() + ["-c", self.conf],
+                [*odoo_command(), "-c", self.conf],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=_server_env(self.app_name),
                 start_new_session=True,  # its own process group: kill() hits all
             )
+        Path(self.pidfile).write_text(str(self.process.pid))
 
     def _port_was_taken(self):
         since_start = self.log_text().rpartition(START_MARKER)[2]
@@ -525,8 +551,12 @@ class OdooServer:
                     raise E2EError(
                         f"admin cannot log in to {self.db_name}:\n{self.log_tail()}"
                     )
-            except (OSError, urllib.error.URLError, xmlrpc.client.ProtocolError):
-                pass
+            except (
+                OSError,
+                urllib.error.URLError,
+                xmlrpc.client.ProtocolError,
+            ) as error:
+                _logger.debug("e2e: %s not ready yet: %s", self.db_name, error)
             if time.monotonic() > deadline:
                 self.kill()
                 raise E2EError(
@@ -604,13 +634,14 @@ class OdooServer:
         try:
             self.stop()
         finally:
+            self.template.servers.discard(self)
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
             if not keep_artifacts():
                 drop_database(self.db_name)
                 shutil.rmtree(self.template.filestore(self.db_name), ignore_errors=True)
-                for path in (self.conf, self.logfile):
+                for path in (self.conf, self.logfile, self.pidfile):
                     with contextlib.suppress(OSError):
                         os.unlink(path)
 
@@ -654,6 +685,15 @@ class OdooServer:
                 )
             time.sleep(interval)
 
+    def wait_runner_ready(self, timeout=60):
+        """Wait until queue_job's runner of the current start listens."""
+
+        def ready():
+            since_start = self.log_text().rpartition(START_MARKER)[2]
+            return "database connections ready" in since_start
+
+        self.wait_for(ready, timeout, "queue_job's runner to be ready")
+
     def wait_dead_jobs_requeueable(self):
         """Wait until the jobs a killed server left enqueued or started are
         old enough for queue_job's runner to requeue them as soon as it starts.
@@ -675,12 +715,25 @@ class OdooServer:
 
     # -- data -------------------------------------------------------------------
 
+    # ORM defaults of res.partner columns that plain SQL must fill in (when
+    # the column exists in this database)
+    PARTNER_SQL_DEFAULTS = {
+        "email_advertising_consent": "unknown",
+        "letter_advertising_consent": "unknown",
+        "no_letters": False,
+        "message_bounce": 0,
+    }
+
     def insert_partners(
         self, count, city, name_prefix="E2E Contact", email_domain=None
     ):
-        """Insert ``count`` active contacts in ``city`` with one SQL statement;
-        return their ids (ascending). Each gets an e-mail address
-        ``<prefix>.<n>@<email_domain>`` when ``email_domain`` is given."""
+        """Insert ``count`` active contacts in ``city`` with one SQL statement
+        (fast: 30,000 in about a second); return their ids, ascending.
+
+        Names are ``<name_prefix> 000001`` and on; with ``email_domain``, each
+        gets the address ``<name_prefix as a word>.<n>@<email_domain>``, e.g.
+        ``e2e.contact.1@example.com``.
+        """
         rows = self.sql(
             """
             INSERT INTO res_partner
@@ -690,10 +743,8 @@ class OdooServer:
             SELECT %(prefix)s || ' ' || lpad(n::text, 6, '0'),
                    %(prefix)s || ' ' || lpad(n::text, 6, '0'),
                    'contact', true, false, 'en_US',
-                   CASE WHEN %(domain)s IS NOT NULL
-                        THEN 'contact' || n || '@' || %(domain)s END,
-                   CASE WHEN %(domain)s IS NOT NULL
-                        THEN 'contact' || n || '@' || %(domain)s END,
+                   %(local)s || '.' || n || '@' || %(domain)s,
+                   %(local)s || '.' || n || '@' || %(domain)s,
                    lpad((n %% 99999 + 1)::text, 5, '0'), %(city)s, true,
                    1, 1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
               FROM generate_series(1, %(count)s) AS n
@@ -701,15 +752,34 @@ class OdooServer:
             """,
             {
                 "prefix": name_prefix,
+                "local": re.sub(r"\W+", ".", name_prefix.lower()).strip("."),
                 "domain": email_domain,
                 "city": city,
                 "count": count,
             },
         )
         ids = sorted(partner_id for (partner_id,) in rows)
+        columns = {
+            name
+            for (name,) in self.sql(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'res_partner'"
+            )
+        }
+        defaults = {
+            column: value
+            for column, value in self.PARTNER_SQL_DEFAULTS.items()
+            if column in columns
+        }
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(column)) for column in defaults
+        )
         self.sql(
-            "UPDATE res_partner SET commercial_partner_id = id WHERE id = ANY(%s)",
-            [ids],
+            sql.SQL(
+                "UPDATE res_partner SET commercial_partner_id = id, {}"
+                " WHERE id = ANY(%s)"
+            ).format(assignments),
+            [*defaults.values(), ids],
         )
         self.sql("ANALYZE res_partner")
         return ids

@@ -8,6 +8,7 @@ SIGKILL in the middle of the import and started again. Whatever the moment
 of the kill, the import ends with every contact a recipient exactly once.
 """
 
+import contextlib
 import logging
 import signal
 
@@ -195,6 +196,16 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
         errors = self.server.log_lines(r" (ERROR|CRITICAL) ")
         self.assertFalse(errors, "errors in the server log:\n" + "\n".join(errors))
 
+    @contextlib.contextmanager
+    def _with_server_log(self):
+        """Add the end of the server log to a failed assertion."""
+        try:
+            yield
+        except E2EError:
+            raise  # has it already
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.server.log_tail()}") from error
+
     def _in_flight_jobs(self):
         """{uuid: state} of the jobs a worker had taken (or was about to)."""
         return dict(
@@ -239,10 +250,11 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
             self.fail(f"could not kill the server while an import job was {job_state}")
         after = self._progress(correspondence_id)
         # some, not all, recipients read; only whole batches committed
-        self.assertEqual(after["state"], "importing")
-        self.assertTrue(0 < after["done"] < self.contacts, after)
-        self.assertEqual(after["done"] % self.batch_size, 0, after)
-        self.assertEqual(after["recipients"], after["done"], after)
+        with self._with_server_log():
+            self.assertEqual(after["state"], "importing")
+            self.assertTrue(0 < after["done"] < self.contacts, after)
+            self.assertEqual(after["done"] % self.batch_size, 0, after)
+            self.assertEqual(after["recipients"], after["done"], after)
         return after
 
     def _restart_and_finish(self, correspondence_id, channels=DEFAULT_CHANNELS):
@@ -250,18 +262,20 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
         self.server.wait_dead_jobs_requeueable()
         self.server.start(channels=channels)
         self._wait_ready(correspondence_id)
-        self._assert_every_contact_read_once(correspondence_id)
-        # queue_job's runner found each job killed while it ran dead and queued
-        # it again; queue_job counts runs in ``retry``, the dead run included
-        for uuid in self.killed_running:
-            self.assertTrue(
-                self.server.log_lines(f"Re-queued dead job with uuid: {uuid}"),
-                f"queue_job's runner did not requeue the killed job {uuid}\n"
-                + self.server.log_tail(),
+        with self._with_server_log():
+            self._assert_every_contact_read_once(correspondence_id)
+            # queue_job's runner found each job killed while it ran dead and
+            # queued it again; ``retry`` counts runs, the dead one included
+            for uuid in self.killed_running:
+                self.assertTrue(
+                    self.server.log_lines(f"Re-queued dead job with uuid: {uuid}"),
+                    f"queue_job's runner did not requeue the killed job {uuid}",
+                )
+            twice = len(self.killed_running)
+            expected_runs = (
+                {1: self.jobs - twice, 2: twice} if twice else {1: self.jobs}
             )
-        twice = len(self.killed_running)
-        expected_runs = {1: self.jobs - twice, 2: twice} if twice else {1: self.jobs}
-        self.assertEqual(self._runs_per_job(), expected_runs, "runs per import job")
+            self.assertEqual(self._runs_per_job(), expected_runs, "runs per import job")
 
     # -- tests --------------------------------------------------------------
 
