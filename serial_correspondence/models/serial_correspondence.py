@@ -15,6 +15,8 @@ from . import workflow
 _logger = logging.getLogger(__name__)
 
 IMPORT_CHANNEL = "root.serial_correspondence"
+# a batch killed with its worker counts as a try: allow many before giving up
+JOB_MAX_RETRIES = 20
 DEFAULT_IMPORT_BATCH_SIZE = 5000
 # queue.job states in which a job waits for a worker
 JOB_WAITING_STATES = ("wait_dependencies", "pending", "enqueued")
@@ -147,10 +149,12 @@ class SerialCorrespondence(models.Model):
     )
     # background processing
     import_total = fields.Integer(
-        string="Contacts to read", readonly=True, copy=False
+        string="Contacts to read", readonly=True, copy=False, default=0
     )
-    import_done = fields.Integer(string="Contacts read", readonly=True, copy=False)
-    import_cursor = fields.Integer(readonly=True, copy=False)
+    import_done = fields.Integer(
+        string="Contacts read", readonly=True, copy=False, default=0
+    )
+    import_cursor = fields.Integer(readonly=True, copy=False, default=0)
     job_uuid = fields.Char(readonly=True, copy=False)
     processing_status = fields.Selection(
         [
@@ -384,6 +388,7 @@ class SerialCorrespondence(models.Model):
         job = self.with_delay(
             channel=IMPORT_CHANNEL,
             description=_("Read recipients of %(name)s", name=self.display_name),
+            max_retries=JOB_MAX_RETRIES,
             identity_key=f"serial_correspondence_import-{self.id}-{after_partner_id}",
         )._import_recipients_batch(after_partner_id)
         uuid = getattr(job, "uuid", None)

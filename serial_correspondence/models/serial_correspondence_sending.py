@@ -29,6 +29,7 @@ from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from . import workflow
+from .serial_correspondence import JOB_MAX_RETRIES
 
 _logger = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ class SerialCorrespondence(models.Model):
             channel=SEND_CHANNEL,
             eta=eta,
             description=_("Send serial e-mail %(name)s", name=self.display_name),
+            max_retries=JOB_MAX_RETRIES,
             identity_key=f"serial_correspondence_send-{self.id}-{self.send_run}-{wake}",
         )._send_emails(self.send_run)
         uuid = getattr(job, "uuid", None)
