@@ -338,7 +338,9 @@ class SerialCorrespondence(models.Model):
             if run.over():
                 break
             subject, body = rendered[recipient.partner_id.id]
-            self._deliver(recipient, subject, body, run)
+            # each commit empties the cache: without its own prefetch set, a
+            # recipient would read the whole batch's contacts again every time
+            self._deliver(recipient.with_prefetch(), subject, body, run)
         self.env.cr.commit()
 
     def _claim_for_delivery(self, recipient, run):
@@ -349,6 +351,14 @@ class SerialCorrespondence(models.Model):
         a recipient whose domain has used up its share is skipped for this
         run (``run.skipped``) and False is returned."""
         cr = self.env.cr
+        # count the budget in a transaction of its own that reads what is
+        # committed once the budget lock is granted: under Odoo's REPEATABLE
+        # READ the count would use the snapshot taken when the transaction
+        # began (before the lock) and miss what other senders reserved
+        # meanwhile, going over the limit when several send at once
+        cr.commit()
+        if not self.env.registry.in_test_mode():
+            cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
         reserved = self.env["serial.correspondence.send.log"]._reserve(
             self, run.sender.mail_server_id, _email_domain(recipient.partner_id.email)
         )
@@ -403,6 +413,9 @@ class SerialCorrespondence(models.Model):
             if code and 400 <= code < 500:
                 self._release_claim(recipient)
                 raise TemporaryDeliveryFailure(answer) from error
+            self.env["serial.correspondence.send.log"]._confirm(
+                self, _email_domain(recipient.partner_id.email)
+            )
             recipient._set_outcome(
                 "error",
                 _("The mail server refused the e-mail: %(answer)s", answer=answer),
@@ -410,6 +423,9 @@ class SerialCorrespondence(models.Model):
             )
             run.sent += 1
             return
+        self.env["serial.correspondence.send.log"]._confirm(
+            self, _email_domain(recipient.partner_id.email)
+        )
         recipient._set_outcome("sent", message_id=message.id)
         run.sent += 1
 
