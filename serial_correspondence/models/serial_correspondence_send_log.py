@@ -161,6 +161,27 @@ class SerialCorrespondenceSendLog(models.Model):
         return max(max_emails - count, 0)
 
     @api.model
+    def _confirm(self, correspondence, email_domain, now=None):
+        """Date the newest reservation of ``correspondence`` at the moment
+        the mail server took its message: the windows then count e-mails by
+        when the receiving server got them, so it never sees more than the
+        limit in a window, whatever time each hand-over took (until then the
+        reservation counts from when it was made)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE serial_correspondence_send_log SET sent_at = %s
+                 WHERE id = (SELECT id FROM serial_correspondence_send_log
+                              WHERE correspondence_id = %s AND email_domain IS NOT DISTINCT FROM %s
+                              ORDER BY sent_at DESC, id DESC LIMIT 1)
+                """,
+                now or datetime.datetime.utcnow(),
+                correspondence.id,
+                email_domain,
+            )
+        )
+
+    @api.model
     def _release(self, correspondence, email_domain):
         """Give back the newest reservation of a message the server did not take."""
         self.env.cr.execute(
