@@ -529,6 +529,7 @@ def count_queries_per_batch(
 ) -> dict[int, list[int]]:
     """Queries of batch jobs 3 and 4 (1 and 2 warm the caches up), per size."""
     from odoo import api
+
     from odoo.addons.queue_job.job import Job
 
     counts: dict[int, list[int]] = {}

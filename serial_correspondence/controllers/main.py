@@ -43,7 +43,9 @@ class SerialCorrespondenceController(http.Controller):
     def unsubscribe(self, partner_id, token, **post):
         partner = self._partner_from_token(partner_id, token)
         one_click = post.get("List-Unsubscribe") == "One-Click"
-        partner._serial_unsubscribe(blacklist=not one_click and bool(post.get("blacklist")))
+        partner._serial_unsubscribe(
+            blacklist=not one_click and bool(post.get("blacklist"))
+        )
         if one_click:
             return request.make_response("OK", headers=[("Content-Type", "text/plain")])
         return request.render(

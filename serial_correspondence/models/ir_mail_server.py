@@ -11,7 +11,9 @@ MAX_EMAILS_PER_WINDOW = 10_000_000
 def check_sending_limits(env, max_emails, window_minutes, max_per_domain=0):
     """Raise a clear error for negative or absurd sending limits."""
     if max_emails < 0 or max_per_domain < 0:
-        raise ValidationError(env._("The number of e-mails per window cannot be negative."))
+        raise ValidationError(
+            env._("The number of e-mails per window cannot be negative.")
+        )
     if max_emails > MAX_EMAILS_PER_WINDOW or max_per_domain > MAX_EMAILS_PER_WINDOW:
         raise ValidationError(
             env._(
@@ -48,5 +50,6 @@ class IrMailServer(models.Model):
         for server in self:
             check_sending_limits(
                 self.env,
-                server.serial_throttle_max_emails, server.serial_throttle_window_minutes
+                server.serial_throttle_max_emails,
+                server.serial_throttle_window_minutes,
             )

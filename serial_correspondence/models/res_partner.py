@@ -66,7 +66,10 @@ class ResPartner(models.Model):
         if partner.email_advertising_consent != "refused":
             partner.email_advertising_consent = "refused"
             partner.message_post(
-                body=_("Unsubscribed from advertising e-mails through the link in an e-mail."),
+                body=_(
+                    "Unsubscribed from advertising e-mails through the link in an "
+                    "e-mail."
+                ),
                 subtype_xmlid="mail.mt_note",
             )
         email = email_normalize(partner.email or "")

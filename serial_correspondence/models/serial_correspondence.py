@@ -7,7 +7,6 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import SQL
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from . import workflow
@@ -243,9 +242,7 @@ class SerialCorrespondence(models.Model):
                         "possible now.",
                         name=record.display_name,
                         state=dict(
-                            record._fields["state"]._description_selection(
-                                record.env
-                            )
+                            record._fields["state"]._description_selection(record.env)
                         )[record.state],
                     )
                 )
@@ -281,7 +278,10 @@ class SerialCorrespondence(models.Model):
         if not self.env.context.get("serial_correspondence_internal"):
             if "state" in vals:
                 raise UserError(
-                    _("The state of a serial correspondence changes only through its actions.")
+                    _(
+                        "The state of a serial correspondence changes only "
+                        "through its actions."
+                    )
                 )
             if "partner_domain" in vals or "partner_category_ids" in vals:
                 raise UserError(
@@ -368,8 +368,10 @@ class SerialCorrespondence(models.Model):
 
     @api.model
     def _import_batch_size(self):
-        value = self.env["ir.config_parameter"].sudo().get_param(
-            "serial_correspondence.import_batch_size"
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("serial_correspondence.import_batch_size")
         )
         try:
             return max(int(value), 1) if value else DEFAULT_IMPORT_BATCH_SIZE
@@ -410,7 +412,10 @@ class SerialCorrespondence(models.Model):
             self.env["res.partner"]
             .search(
                 expression.AND(
-                    [self._recipient_selection_domain(), [("id", ">", after_partner_id)]]
+                    [
+                        self._recipient_selection_domain(),
+                        [("id", ">", after_partner_id)],
+                    ]
                 ),
                 order="id",
                 limit=batch_size,
@@ -489,9 +494,9 @@ class SerialCorrespondence(models.Model):
             raise UserError(_("Select at least one contact."))
         domain = [("id", "in", partners.ids)]
         active_domain = self.env.context.get("active_domain")
-        if active_domain and self.env["res.partner"].search_count(
-            active_domain
-        ) == len(partners):
+        if active_domain and self.env["res.partner"].search_count(active_domain) == len(
+            partners
+        ):
             domain = active_domain
         record = self.with_context(active_domain=None, active_ids=None).create(
             {"kind": kind, "partner_domain": repr(domain)}

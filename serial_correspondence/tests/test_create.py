@@ -88,7 +88,10 @@ class TestCreate(SerialCorrespondenceCase):
     def test_settings_stay_editable_while_recipients_are_read(self):
         record = self.create_correspondence()
         template = self.env["mail.template"].create(
-            {"name": "Rundschreiben", "model_id": self.env.ref("base.model_res_partner").id}
+            {
+                "name": "Rundschreiben",
+                "model_id": self.env.ref("base.model_res_partner").id,
+            }
         )
         tag = self.env["serial.correspondence.tag"].create({"name": "Frühjahr"})
         record.write(

@@ -17,12 +17,18 @@ class TestImportRecipients(SerialCorrespondenceCase):
         cls.big_town = "Großstadt"
         cls.many = cls.Partner.create(
             [
-                {"name": f"Mitglied {i:05d}", "city": cls.big_town, "zip": f"{i % 99999:05d}"}
+                {
+                    "name": f"Mitglied {i:05d}",
+                    "city": cls.big_town,
+                    "zip": f"{i % 99999:05d}",
+                }
                 for i in range(10000)
             ]
         )
         # archived contacts are not selected
-        cls.Partner.create({"name": "Ausgetreten", "city": cls.big_town, "active": False})
+        cls.Partner.create(
+            {"name": "Ausgetreten", "city": cls.big_town, "active": False}
+        )
 
     def _big_correspondence(self):
         return self.create_correspondence(
@@ -95,7 +101,9 @@ class TestImportRecipients(SerialCorrespondenceCase):
         record = self._big_correspondence()
         # a crash left recipients of a later batch in the table
         ahead = self.many[5000:5010]
-        self.env["serial.correspondence.recipient"]._insert_for_partners(record, ahead.ids)
+        self.env["serial.correspondence.recipient"]._insert_for_partners(
+            record, ahead.ids
+        )
         self.run_jobs(record)
         self._assert_exactly_the_10000(record)
 

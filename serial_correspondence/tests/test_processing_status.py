@@ -14,7 +14,9 @@ class TestProcessingStatus(SerialCorrespondenceCase):
     def test_waiting_for_processing_while_the_job_is_queued(self):
         record = self.create_correspondence()
         self.assertEqual(record.processing_status, "waiting")
-        labels = dict(record._fields["processing_status"]._description_selection(self.env))
+        labels = dict(
+            record._fields["processing_status"]._description_selection(self.env)
+        )
         self.assertEqual(labels["waiting"], "Waiting for processing")
         # a worker takes the job
         job = Job.load(self.env, self.queued_jobs(record).uuid)
@@ -57,7 +59,9 @@ class TestProcessingStatus(SerialCorrespondenceCase):
         self.env.cr.precommit.run()
         bus_rows = self.env["bus.bus"].sudo().search([])
         payloads = [json.loads(row.message) for row in bus_rows]
-        toasts = [p for p in payloads if p["type"] == "serial_correspondence/import_done"]
+        toasts = [
+            p for p in payloads if p["type"] == "serial_correspondence/import_done"
+        ]
         self.assertEqual(len(toasts), 1)
         self.assertEqual(toasts[0]["payload"]["id"], record.id)
         self.assertIn("12", toasts[0]["payload"]["message"])
@@ -66,4 +70,6 @@ class TestProcessingStatus(SerialCorrespondenceCase):
             for row in bus_rows
             if json.loads(row.message)["type"] == "serial_correspondence/import_done"
         ]
-        self.assertEqual(channels, [[self.env.cr.dbname, "res.partner", self.user.partner_id.id]])
+        self.assertEqual(
+            channels, [[self.env.cr.dbname, "res.partner", self.user.partner_id.id]]
+        )

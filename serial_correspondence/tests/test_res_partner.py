@@ -15,7 +15,9 @@ class TestPartnerCommunicationStatus(SerialCorrespondenceCase):
 
     def test_consent_changes_are_tracked_with_who_and_when(self):
         clerk = new_test_user(
-            self.env, login="sc_clerk", groups="base.group_user,base.group_partner_manager"
+            self.env,
+            login="sc_clerk",
+            groups="base.group_user,base.group_partner_manager",
         )
         partner = self.partners[0].with_context(tracking_disable=False)
         partner.with_user(clerk).write(
@@ -28,11 +30,15 @@ class TestPartnerCommunicationStatus(SerialCorrespondenceCase):
         # Odoo writes tracking values when the transaction commits
         self.env.cr.precommit.run()
         trackings = self.env["mail.tracking.value"].search(
-            [("mail_message_id.model", "=", "res.partner"), ("mail_message_id.res_id", "=", partner.id)]
+            [
+                ("mail_message_id.model", "=", "res.partner"),
+                ("mail_message_id.res_id", "=", partner.id),
+            ]
         )
         changed = {t.field_id.name: t for t in trackings}
         self.assertEqual(
-            set(changed), {"email_advertising_consent", "letter_advertising_consent", "no_letters"}
+            set(changed),
+            {"email_advertising_consent", "letter_advertising_consent", "no_letters"},
         )
         message = changed["email_advertising_consent"].mail_message_id
         self.assertEqual(message.author_id, clerk.partner_id)

@@ -40,7 +40,9 @@ class TestSecurity(SerialCorrespondenceCase):
         self.assertFalse(as_colleague.search([("id", "=", record.id)]))
         with self.assertRaises(AccessError):
             as_colleague.browse(record.id).read(["subject"])
-        recipients = self.env["serial.correspondence.recipient"].with_user(self.colleague)
+        recipients = self.env["serial.correspondence.recipient"].with_user(
+            self.colleague
+        )
         self.assertFalse(recipients.search([("correspondence_id", "=", record.id)]))
 
     def test_shared_correspondence_is_visible_and_editable(self):
@@ -55,10 +57,14 @@ class TestSecurity(SerialCorrespondenceCase):
     def test_manager_sees_every_correspondence_of_the_company(self):
         record = self.create_correspondence()
         self.run_jobs()
-        found = self.Correspondence.with_user(self.manager).search([("id", "=", record.id)])
+        found = self.Correspondence.with_user(self.manager).search(
+            [("id", "=", record.id)]
+        )
         self.assertEqual(found, record)
         recipients = self.env["serial.correspondence.recipient"].with_user(self.manager)
-        self.assertEqual(recipients.search_count([("correspondence_id", "=", record.id)]), 12)
+        self.assertEqual(
+            recipients.search_count([("correspondence_id", "=", record.id)]), 12
+        )
 
     def test_companies_do_not_see_each_other(self):
         own = self.create_correspondence()
@@ -73,7 +79,9 @@ class TestSecurity(SerialCorrespondenceCase):
         self.assertEqual(zoe.search([("id", "in", (own | other).ids)]), other)
 
     def test_user_without_group_has_no_access(self):
-        outsider = new_test_user(self.env, login="sc_outsider", groups="base.group_user")
+        outsider = new_test_user(
+            self.env, login="sc_outsider", groups="base.group_user"
+        )
         with self.assertRaises(AccessError):
             self.Correspondence.with_user(outsider).search([])
 
@@ -90,12 +98,22 @@ class TestSecurity(SerialCorrespondenceCase):
             "tag": lambda: as_user.write({"tag_ids": [(4, tag.id)]}),
             "delete": lambda: as_user.unlink(),
             "recipient": lambda: recipient.with_user(self.user).unlink(),
-            "new recipient": lambda: self.env["serial.correspondence.recipient"]
-            .with_user(self.user)
-            .create({"correspondence_id": record.id, "partner_id": self.user.partner_id.id}),
+            "new recipient": lambda: (
+                self.env["serial.correspondence.recipient"]
+                .with_user(self.user)
+                .create(
+                    {
+                        "correspondence_id": record.id,
+                        "partner_id": self.user.partner_id.id,
+                    }
+                )
+            ),
         }
         for name, attempt in attempts.items():
-            with self.subTest(change=name), self.assertRaisesRegex(UserError, "being processed"):
+            with (
+                self.subTest(change=name),
+                self.assertRaisesRegex(UserError, "being processed"),
+            ):
                 attempt()
         self.assertFalse(record.subject)
         self.assertEqual(record.recipient_count, len(self.partners))

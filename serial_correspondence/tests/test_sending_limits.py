@@ -30,7 +30,9 @@ class TestSendingLimits(SerialCorrespondenceCase):
         params = self.env["ir.config_parameter"].sudo()
         params.set_param("serial_correspondence.throttle_max_emails", str(max_emails))
         params.set_param("serial_correspondence.throttle_window_minutes", str(minutes))
-        params.set_param("serial_correspondence.throttle_max_per_domain", str(per_domain))
+        params.set_param(
+            "serial_correspondence.throttle_max_per_domain", str(per_domain)
+        )
 
     def ready_email(self, name, count, domain="example.com"):
         partners = self.Partner.create(
@@ -76,7 +78,9 @@ class TestSendingLimits(SerialCorrespondenceCase):
         with freeze_time(T0):
             self.assertIsNone(self.Log._reserve(record, False, "example.com"))
             resume_at, scope = self.Log._reserve(record, False, "example.com")
-        self.assertEqual((resume_at, scope), (T0 + datetime.timedelta(seconds=15), "global"))
+        self.assertEqual(
+            (resume_at, scope), (T0 + datetime.timedelta(seconds=15), "global")
+        )
         with freeze_time(T0 + datetime.timedelta(seconds=16)):
             self.assertIsNone(self.Log._reserve(record, False, "example.com"))
 
@@ -103,7 +107,9 @@ class TestSendingLimits(SerialCorrespondenceCase):
         record = self.ready_email("Server", 1)
         self.assertIsNone(self.Log._reserve(record, server.id, "a.de", now=T0))
         self.assertIsNone(self.Log._reserve(record, server.id, "a.de", now=T0))
-        self.assertEqual(self.Log._reserve(record, server.id, "a.de", now=T0)[1], "global")
+        self.assertEqual(
+            self.Log._reserve(record, server.id, "a.de", now=T0)[1], "global"
+        )
         # the general budget is untouched by the server's e-mails
         self.assertIsNone(self.Log._reserve(record, False, "a.de", now=T0))
         self.assertEqual(self.Log._reserve(record, False, "a.de", now=T0)[1], "global")
@@ -115,7 +121,10 @@ class TestSendingLimits(SerialCorrespondenceCase):
             {"serial_throttle_max_per_domain": -5},
             {"serial_throttle_max_emails": 10, "serial_throttle_window_minutes": 0},
             {"serial_throttle_max_emails": 10, "serial_throttle_window_minutes": -2},
-            {"serial_throttle_max_emails": 10, "serial_throttle_window_minutes": 100000},
+            {
+                "serial_throttle_max_emails": 10,
+                "serial_throttle_window_minutes": 100000,
+            },
             {"serial_throttle_max_emails": 10**9},
         ]
         for values in bad:
@@ -123,14 +132,20 @@ class TestSendingLimits(SerialCorrespondenceCase):
                 Settings.create(values).execute()
         with self.assertRaises(ValidationError):
             self.env["ir.mail_server"].create(
-                {"name": "x", "smtp_host": "127.0.0.1", "serial_throttle_max_emails": -3}
+                {
+                    "name": "x",
+                    "smtp_host": "127.0.0.1",
+                    "serial_throttle_max_emails": -3,
+                }
             )
         settings = Settings.create(
             {"serial_throttle_max_emails": 20, "serial_throttle_window_minutes": 0.25}
         )
         settings.execute()
         params = self.env["ir.config_parameter"].sudo()
-        self.assertEqual(params.get_param("serial_correspondence.throttle_max_emails"), "20")
+        self.assertEqual(
+            params.get_param("serial_correspondence.throttle_max_emails"), "20"
+        )
         self.assertEqual(
             params.get_param("serial_correspondence.throttle_window_minutes"), "0.25"
         )
@@ -204,5 +219,7 @@ class TestSendingLimits(SerialCorrespondenceCase):
         # never more than the limit in any window of a minute
         times = sorted(self.Log.sudo().search([]).mapped("sent_at"))
         for i, start in enumerate(times):
-            in_window = [t for t in times[i:] if t < start + datetime.timedelta(minutes=1)]
+            in_window = [
+                t for t in times[i:] if t < start + datetime.timedelta(minutes=1)
+            ]
             self.assertLessEqual(len(in_window), 4)

@@ -21,11 +21,17 @@ class TestUi(HttpCase):
             "serial_correspondence.group_serial_correspondence_user",
         )
         cls.partners = cls.env["res.partner"].create(
-            [{"name": "Tourkontakt A"}, {"name": "Tourkontakt B"}, {"name": "Tourkontakt C"}]
+            [
+                {"name": "Tourkontakt A"},
+                {"name": "Tourkontakt B"},
+                {"name": "Tourkontakt C"},
+            ]
         )
 
     def _created_by_tour(self):
-        return self.env["serial.correspondence"].search([("create_uid", "=", self.user.id)])
+        return self.env["serial.correspondence"].search(
+            [("create_uid", "=", self.user.id)]
+        )
 
     def test_create_serial_email_from_the_contacts_list(self):
         self.start_tour(
@@ -57,7 +63,9 @@ class TestUi(HttpCase):
         )
         record = self._created_by_tour()
         self.assertEqual(len(record), 1)
-        self.assertEqual((record.kind, record.subject), ("letter", "Einladung Vorstand"))
+        self.assertEqual(
+            (record.kind, record.subject), ("letter", "Einladung Vorstand")
+        )
         self.assertEqual(record.partner_category_ids, tag)
         self.assertEqual(record.import_total, 2)
         self.assertEqual(record.processing_status, "waiting")

@@ -22,7 +22,9 @@ class TestUnsubscribe(HttpCase):
 
     def _blacklisted(self):
         return bool(
-            self.env["mail.blacklist"].search([("email", "=", "werbung.ja@example.com")])
+            self.env["mail.blacklist"].search(
+                [("email", "=", "werbung.ja@example.com")]
+            )
         )
 
     def test_advertising_mail_carries_link_and_one_click_headers(self):
@@ -45,7 +47,9 @@ class TestUnsubscribe(HttpCase):
         self.assertIn(self.url, values["body_html"])
 
     def test_one_click_unsubscribe_records_refusal(self):
-        response = self.url_open(f"/{self.path}", data={"List-Unsubscribe": "One-Click"})
+        response = self.url_open(
+            f"/{self.path}", data={"List-Unsubscribe": "One-Click"}
+        )
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self.partner.email_advertising_consent, "refused")
         self.assertFalse(self._blacklisted())
@@ -73,13 +77,19 @@ class TestUnsubscribe(HttpCase):
         self.assertTrue(self._blacklisted())
 
     def test_tampered_token_changes_nothing(self):
-        tampered = self.path[:-4] + ("0000" if not self.path.endswith("0000") else "1111")
-        other = self.env["res.partner"].create({"name": "Andere", "email": "a@example.com"})
+        tampered = self.path[:-4] + (
+            "0000" if not self.path.endswith("0000") else "1111"
+        )
+        other = self.env["res.partner"].create(
+            {"name": "Andere", "email": "a@example.com"}
+        )
         wrong_partner = self.path.replace(f"/{self.partner.id}/", f"/{other.id}/")
         for path in (tampered, wrong_partner):
             with self.subTest(path=path):
                 self.assertEqual(self.url_open(f"/{path}").status_code, 403)
-                response = self.url_open(f"/{path}", data={"List-Unsubscribe": "One-Click"})
+                response = self.url_open(
+                    f"/{path}", data={"List-Unsubscribe": "One-Click"}
+                )
                 self.assertEqual(response.status_code, 403)
         self.assertEqual(self.partner.email_advertising_consent, "granted")
         self.assertEqual(other.email_advertising_consent, "unknown")

@@ -15,7 +15,7 @@ class TestWorkflow(SerialCorrespondenceCase):
         frontier = ["importing"]
         while frontier:
             state = frontier.pop()
-            for event, moves in workflow.TRANSITIONS.items():
+            for event in workflow.TRANSITIONS:
                 for kind in (workflow.LETTER, workflow.EMAIL):
                     target = workflow.next_state(kind, state, event)
                     if target and target not in reached:
@@ -24,21 +24,29 @@ class TestWorkflow(SerialCorrespondenceCase):
         self.assertEqual(reached, states)
 
     def test_kind_decides_which_actions_exist(self):
-        self.assertEqual(workflow.next_state("letter", "ready", "generate"), "in_progress")
+        self.assertEqual(
+            workflow.next_state("letter", "ready", "generate"), "in_progress"
+        )
         self.assertIsNone(workflow.next_state("letter", "ready", "send"))
         self.assertEqual(workflow.next_state("email", "ready", "send"), "in_progress")
         self.assertIsNone(workflow.next_state("email", "ready", "generate"))
         # sending limits only exist for e-mails
         self.assertIsNone(workflow.next_state("letter", "in_progress", "throttle"))
-        self.assertEqual(workflow.next_state("email", "in_progress", "throttle"), "waiting")
+        self.assertEqual(
+            workflow.next_state("email", "in_progress", "throttle"), "waiting"
+        )
         # e-mails sent to everybody end by themselves, letters never do
-        self.assertEqual(workflow.next_state("email", "in_progress", "all_sent"), "done_auto")
+        self.assertEqual(
+            workflow.next_state("email", "in_progress", "all_sent"), "done_auto"
+        )
         self.assertIsNone(workflow.next_state("letter", "created", "all_sent"))
         self.assertIsNone(workflow.next_state("email", "done_auto", "finalize"))
 
     def test_errors_take_precedence_over_exclusions(self):
         self.assertEqual(workflow.outcome_event("letter", 3, 1), "created_with_errors")
-        self.assertEqual(workflow.outcome_event("letter", 3, 0), "created_with_exclusions")
+        self.assertEqual(
+            workflow.outcome_event("letter", 3, 0), "created_with_exclusions"
+        )
         self.assertEqual(workflow.outcome_event("letter", 0, 0), "all_created")
         self.assertEqual(workflow.outcome_event("email", 2, 1), "sent_with_errors")
         self.assertEqual(workflow.outcome_event("email", 2, 0), "sent_with_exclusions")
