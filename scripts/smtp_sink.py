@@ -13,17 +13,28 @@ As a script (the demo and manual tests)::
 
     scripts/smtp_sink.py [--host 127.0.0.1] [--port 2525] [--dir var/mail]
                          [--refuse ADDR ...] [--clear]
+                         [--tempfail SECONDS [--tempfail-code 421|451]
+                                             [--tempfail-at mail|rcpt|data]]
 
 From Python (tests)::
 
     sink = smtp_sink.start("127.0.0.1", 2525, "/tmp/mail", refuse=["x@example.com"])
     ...
     sink.count(), sink.messages()
+    sink.arrivals()         # [(time.time() of receipt, recipient)], oldest first
+    sink.tempfail(5)        # answer 451 at RCPT TO for the next 5 seconds
     sink.stop()
 
 Addresses given to ``refuse`` are rejected at ``RCPT TO`` with
 ``550 5.1.1`` (a permanent failure), as a real server does for an unknown
 mailbox.
+
+``tempfail(seconds, code=451, stage="rcpt")`` makes the sink refuse every
+message *temporarily* for a while, as a greylisting or overloaded server
+does: ``451 4.7.1`` (or ``421 4.7.0``, "closing channel", after which the
+client drops the connection) at ``MAIL FROM``, ``RCPT TO`` or after ``DATA``;
+nothing is stored meanwhile, and ``tempfailed`` counts the refusals. After
+that time it accepts again.
 """
 
 import argparse
@@ -63,6 +74,35 @@ class SinkHandler:
         self.log = log
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
+        # [(time.time() when stored, envelope recipient)]
+        self.arrivals = []
+        # temporary refusals: until when (time.time()), which code, where
+        self.tempfail_until = 0.0
+        self.tempfail_code = 451
+        self.tempfail_stage = "rcpt"
+        self.tempfailed = 0
+
+    def _tempfail_answer(self, stage, what):
+        """The temporary refusal to give at ``stage`` now, or None."""
+        if stage != self.tempfail_stage or time.time() >= self.tempfail_until:
+            return None
+        with self._lock:
+            self.tempfailed += 1
+        self._say(
+            f"{time.strftime('%H:%M:%S')} temporarily refused {what} "
+            f"({self.tempfail_code} at {stage})"
+        )
+        if self.tempfail_code == 421:
+            return "421 4.7.0 serial_correspondence SMTP sink: try again later, closing"
+        return f"{self.tempfail_code} 4.7.1 {what}: try again later (SMTP sink)"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        answer = self._tempfail_answer("mail", f"from=<{address}>")
+        if answer:
+            return answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     def _say(self, line):
         if self.log:
@@ -72,10 +112,16 @@ class SinkHandler:
         if _bare_address(address) in self.refuse:
             self._say(f"{time.strftime('%H:%M:%S')} refused to=<{address}>")
             return f"550 5.1.1 <{address}>: recipient refused by the SMTP sink"
+        answer = self._tempfail_answer("rcpt", f"<{address}>")
+        if answer:
+            return answer
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        answer = self._tempfail_answer("data", "message")
+        if answer:
+            return answer
         content = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
@@ -111,6 +157,8 @@ class SinkHandler:
         temporary = self.directory / f".{name}.tmp"
         temporary.write_bytes(data)
         os.replace(temporary, path)
+        with self._lock:
+            self.arrivals.append((time.time(), _bare_address(rcpt)))
         return path
 
 
@@ -144,6 +192,30 @@ class SinkController(Controller):
     def clear(self):
         for path in self.paths():
             path.unlink(missing_ok=True)
+        with self.handler._lock:
+            self.handler.arrivals.clear()
+
+    def arrivals(self):
+        """``[(time.time() when stored, recipient address)]`` of the
+        deliveries since the sink started (or was cleared), oldest first."""
+        with self.handler._lock:
+            return sorted(self.handler.arrivals)
+
+    def tempfail(self, seconds, code=451, stage="rcpt"):
+        """Refuse every message temporarily for ``seconds`` from now: answer
+        ``code`` (451, or 421 which closes the channel) at ``stage``
+        ("mail", "rcpt" or "data"). ``tempfail(0)`` accepts again at once."""
+        if stage not in ("mail", "rcpt", "data") or code // 100 != 4:
+            raise ValueError(f"cannot refuse temporarily with {code} at {stage}")
+        handler = self.handler
+        handler.tempfail_code = code
+        handler.tempfail_stage = stage
+        handler.tempfail_until = time.time() + seconds
+
+    @property
+    def tempfailed(self):
+        """How many temporary refusals the sink gave."""
+        return self.handler.tempfailed
 
 
 def free_port(host=DEFAULT_HOST):
@@ -201,6 +273,27 @@ def main(argv=None):
     parser.add_argument(
         "--clear", action="store_true", help="delete the stored .eml files first"
     )
+    parser.add_argument(
+        "--tempfail",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="refuse every message temporarily for the first SECONDS "
+        "(then accept), like a greylisting server",
+    )
+    parser.add_argument(
+        "--tempfail-code",
+        type=int,
+        choices=(421, 450, 451, 452),
+        default=451,
+        help="the temporary refusal (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tempfail-at",
+        choices=("mail", "rcpt", "data"),
+        default="rcpt",
+        help="where to refuse: MAIL FROM, RCPT TO or after DATA (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
 
     def say(line):
@@ -220,6 +313,12 @@ def main(argv=None):
         return 1
     if args.clear:
         controller.clear()
+    if args.tempfail > 0:
+        controller.tempfail(args.tempfail, args.tempfail_code, args.tempfail_at)
+        say(
+            f"smtp_sink: refusing with {args.tempfail_code} at {args.tempfail_at} "
+            f"for {args.tempfail:g}s"
+        )
     refusing = ", ".join(sorted(controller.handler.refuse))
     say(
         f"smtp_sink: listening on {args.host}:{args.port}, storing mail in "

@@ -55,6 +55,10 @@ class SerialCorrespondenceRecipient(models.Model):
         "server; cleared with the outcome. Still set after an interruption means "
         "the delivery is unknown.",
     )
+    delivery_unknown = fields.Boolean(
+        compute="_compute_delivery_unknown",
+        help="The e-mail may or may not have left before an interruption.",
+    )
     processed_at = fields.Datetime(string="Processed on", readonly=True, copy=False)
     message_id = fields.Many2one(
         "mail.message",
@@ -103,6 +107,37 @@ class SerialCorrespondenceRecipient(models.Model):
         self.invalidate_model()
         correspondence.invalidate_recordset()
 
+    @api.depends("state", "send_started_at")
+    def _compute_delivery_unknown(self):
+        for recipient in self:
+            recipient.delivery_unknown = recipient.state == "error" and bool(
+                recipient.send_started_at
+            )
+
+    def action_allow_resend(self):
+        """The user checked a delivery that is unknown after an interruption
+        and wants it sent again with the next "Send e-mails"."""
+        unknown = self.filtered("delivery_unknown")
+        for correspondence in unknown.correspondence_id:
+            if correspondence.state not in ("sent_incomplete", "send_failed"):
+                raise UserError(
+                    _(
+                        "%(name)s must be sent completely or have failed before a "
+                        "delivery can be allowed again.",
+                        name=correspondence.display_name,
+                    )
+                )
+        unknown.with_context(serial_correspondence_internal=True).write(
+            {
+                "send_started_at": False,
+                "reason": _(
+                    "Delivery unknown after an interruption; will be sent again "
+                    "with the next 'Send e-mails'."
+                ),
+            }
+        )
+        return True
+
     # ------------------------------------------------------------------
     # communication status: who may get what
     # ------------------------------------------------------------------
@@ -141,14 +176,20 @@ class SerialCorrespondenceRecipient(models.Model):
             ):
                 outcome[recipient] = (
                     "error",
-                    _("The e-mail address '%(email)s' is not valid.", email=partner.email),
+                    _(
+                        "The e-mail address '%(email)s' is not valid.",
+                        email=partner.email,
+                    ),
                 )
             elif email in blacklisted:
                 outcome[recipient] = (
                     "excluded",
                     _("The e-mail address %(email)s is blacklisted.", email=email),
                 )
-            elif purpose == "advertising" and partner.email_advertising_consent != "granted":
+            elif (
+                purpose == "advertising"
+                and partner.email_advertising_consent != "granted"
+            ):
                 outcome[recipient] = (
                     "excluded",
                     _(
@@ -178,20 +219,26 @@ class SerialCorrespondenceRecipient(models.Model):
     def create(self, vals_list):
         if not self.env.context.get("serial_correspondence_internal"):
             correspondences = self.env["serial.correspondence"].browse(
-                [vals["correspondence_id"] for vals in vals_list if vals.get("correspondence_id")]
+                [
+                    vals["correspondence_id"]
+                    for vals in vals_list
+                    if vals.get("correspondence_id")
+                ]
             )
             correspondences._check_unlocked()
-            if any(
-                key in vals for vals in vals_list for key in ("state", "reason")
-            ):
-                raise UserError(_("The outcome of a recipient is set by processing only."))
+            if any(key in vals for vals in vals_list for key in ("state", "reason")):
+                raise UserError(
+                    _("The outcome of a recipient is set by processing only.")
+                )
         return super().create(vals_list)
 
     def write(self, vals):
         if not self.env.context.get("serial_correspondence_internal"):
             self.correspondence_id._check_unlocked()
             if {"state", "reason", "correspondence_id"} & set(vals):
-                raise UserError(_("The outcome of a recipient is set by processing only."))
+                raise UserError(
+                    _("The outcome of a recipient is set by processing only.")
+                )
         return super().write(vals)
 
     def unlink(self):

@@ -65,8 +65,10 @@ class SerialCorrespondenceSendLog(models.Model):
 
     @api.model
     def _param_float(self, name):
-        value = self.env["ir.config_parameter"].sudo().get_param(
-            f"serial_correspondence.{name}"
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(f"serial_correspondence.{name}")
         )
         try:
             return max(float(value or 0), 0.0)
@@ -93,9 +95,7 @@ class SerialCorrespondenceSendLog(models.Model):
         overridden = self._overridden_server_ids()
         if not overridden:
             return SQL("TRUE")
-        return SQL(
-            "(mail_server_id IS NULL OR mail_server_id != ALL(%s))", overridden
-        )
+        return SQL("(mail_server_id IS NULL OR mail_server_id != ALL(%s))", overridden)
 
     def _window_usage(self, now, window, server_scope, domain=None):
         """``(count, oldest)`` of e-mails in the window ending at ``now``."""
@@ -107,7 +107,8 @@ class SerialCorrespondenceSendLog(models.Model):
             conditions.append(SQL("email_domain = %s", domain))
         self.env.cr.execute(
             SQL(
-                "SELECT count(*), min(sent_at) FROM serial_correspondence_send_log WHERE %s",
+                "SELECT count(*), min(sent_at) "
+                "FROM serial_correspondence_send_log WHERE %s",
                 SQL(" AND ").join(conditions),
             )
         )
@@ -172,7 +173,8 @@ class SerialCorrespondenceSendLog(models.Model):
                 """
                 UPDATE serial_correspondence_send_log SET sent_at = %s
                  WHERE id = (SELECT id FROM serial_correspondence_send_log
-                              WHERE correspondence_id = %s AND email_domain IS NOT DISTINCT FROM %s
+                              WHERE correspondence_id = %s
+                                AND email_domain IS NOT DISTINCT FROM %s
                               ORDER BY sent_at DESC, id DESC LIMIT 1)
                 """,
                 now or datetime.datetime.utcnow(),
@@ -189,7 +191,8 @@ class SerialCorrespondenceSendLog(models.Model):
                 """
                 DELETE FROM serial_correspondence_send_log
                  WHERE id = (SELECT id FROM serial_correspondence_send_log
-                              WHERE correspondence_id = %s AND email_domain IS NOT DISTINCT FROM %s
+                              WHERE correspondence_id = %s
+                                AND email_domain IS NOT DISTINCT FROM %s
                               ORDER BY sent_at DESC, id DESC LIMIT 1)
                 """,
                 correspondence.id,

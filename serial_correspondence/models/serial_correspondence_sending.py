@@ -78,14 +78,23 @@ class SerialCorrespondence(models.Model):
         self.ensure_one()
         if not workflow.allows(self.kind, self.state, "send"):
             raise UserError(
-                _("%(name)s cannot be sent in its current state.", name=self.display_name)
+                _(
+                    "%(name)s cannot be sent in its current state.",
+                    name=self.display_name,
+                )
             )
         self._check_ready_to_send()
+        # a delivery that is unknown after an interruption stays out until
+        # the user decides to send it again (recipient action "Send again")
         unsent = self.env["serial.correspondence.recipient"].search(
-            [("correspondence_id", "=", self.id), ("state", "in", ("excluded", "error"))]
+            [
+                ("correspondence_id", "=", self.id),
+                ("state", "in", ("excluded", "error")),
+                ("send_started_at", "=", False),
+            ]
         )
         unsent.with_context(serial_correspondence_internal=True).write(
-            {"state": "pending", "reason": False, "send_started_at": False}
+            {"state": "pending", "reason": False}
         )
         self._apply_event("send")
         self._internal_write({"send_run": self.send_run + 1})
@@ -125,7 +134,7 @@ class SerialCorrespondence(models.Model):
             .partner_id
             or self.env.user.partner_id
         )
-        rendered, failures = self._render_emails(sample)
+        _rendered, failures = self._render_emails(sample)
         if failures:
             raise UserError(
                 _(
@@ -148,13 +157,13 @@ class SerialCorrespondence(models.Model):
         self.ensure_one()
         try:
             return self._render_emails_batch(partners), {}
-        except Exception:  # noqa: BLE001 - any template error, see below
+        except Exception:
             _logger.info("Batch rendering failed for %s, rendering one by one", self)
         rendered, failures = {}, {}
         for partner in partners:
             try:
                 rendered.update(self._render_emails_batch(partner))
-            except Exception as error:  # noqa: BLE001 - reported to the user
+            except Exception as error:
                 failures[partner.id] = str(error) or error.__class__.__name__
         return rendered, failures
 
@@ -187,8 +196,10 @@ class SerialCorrespondence(models.Model):
 
     @api.model
     def _send_setting(self, name, default, cast=int):
-        value = self.env["ir.config_parameter"].sudo().get_param(
-            f"serial_correspondence.{name}"
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(f"serial_correspondence.{name}")
         )
         try:
             return cast(value) if value else default
@@ -269,16 +280,23 @@ class SerialCorrespondence(models.Model):
         self._enqueue_send(eta=resume_at)
         self.env.cr.commit()
         return _(
-            "Waiting until %(time)s: %(reason)s", time=resume_at.isoformat(), reason=reason
+            "Waiting until %(time)s: %(reason)s",
+            time=resume_at.isoformat(),
+            reason=reason,
         )
 
     def _wait_after_temporary_failure(self, failure):
         delay = min(
-            max(self.retry_delay * 2, self._send_setting("retry_delay_seconds", DEFAULT_RETRY_DELAY)),
+            max(
+                self.retry_delay * 2,
+                self._send_setting("retry_delay_seconds", DEFAULT_RETRY_DELAY),
+            ),
             MAX_RETRY_DELAY,
         )
         self._internal_write({"retry_delay": delay})
-        reason = _("The mail server asked to try again later: %(answer)s", answer=str(failure))
+        reason = _(
+            "The mail server asked to try again later: %(answer)s", answer=str(failure)
+        )
         self.message_post(body=reason, subtype_xmlid="mail.mt_note")
         return self._wait(
             datetime.datetime.utcnow().replace(microsecond=0)
@@ -499,18 +517,24 @@ class SerialCorrespondence(models.Model):
                 ("send_started_at", "!=", False),
             ]
         )
-        if interrupted:
-            interrupted._set_outcome(
-                "error",
-                _(
+        # the mark stays: it keeps the recipient out of "Send e-mails" again
+        interrupted.with_context(serial_correspondence_internal=True).write(
+            {
+                "state": "error",
+                "reason": _(
                     "Delivery unknown after an interruption: the e-mail may or may "
-                    "not have reached this contact. Check before sending again."
+                    "not have reached this contact. It is not sent again unless you "
+                    "choose 'Send again' for this recipient."
                 ),
-            )
+                "processed_at": fields.Datetime.now(),
+            }
+        )
 
     def _finish_sending(self):
         counts = self._recipient_counts()
-        self._internal_write({"job_uuid": False, "resume_at": False, "waiting_reason": False})
+        self._internal_write(
+            {"job_uuid": False, "resume_at": False, "waiting_reason": False}
+        )
         self._apply_event(
             workflow.outcome_event(self.kind, counts["excluded"], counts["error"])
         )
@@ -589,8 +613,8 @@ class _SmtpSender:
     def __init__(self, correspondence):
         self.env = correspondence.env
         self.email_from = correspondence.email_from
-        server, smtp_from = self.env["ir.mail_server"].sudo()._find_mail_server(
-            self.email_from
+        server, smtp_from = (
+            self.env["ir.mail_server"].sudo()._find_mail_server(self.email_from)
         )
         self.mail_server_id = server.id if server else False
         self.smtp_from = smtp_from
@@ -600,11 +624,15 @@ class _SmtpSender:
     def session(self):
         if not self._connected:
             try:
-                self._session = self.env["ir.mail_server"].sudo().connect(
-                    mail_server_id=self.mail_server_id or None,
-                    smtp_from=self.smtp_from,
+                self._session = (
+                    self.env["ir.mail_server"]
+                    .sudo()
+                    .connect(
+                        mail_server_id=self.mail_server_id or None,
+                        smtp_from=self.smtp_from,
+                    )
                 )
-            except Exception as error:  # noqa: BLE001 - any connection failure
+            except Exception as error:
                 raise TemporaryDeliveryFailure(
                     _("cannot connect to the mail server: %(error)s", error=error)
                 ) from error

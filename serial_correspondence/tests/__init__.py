@@ -9,3 +9,5 @@ from . import test_sending_limits
 from . import test_ui
 from . import test_unsubscribe
 from . import test_e2e_import
+from . import test_e2e_send
+from . import test_e2e_sending_limits

@@ -17,7 +17,11 @@ killed worker, a crash in the middle of sending) use :class:`OdooServer`:
   the server's database (:meth:`OdooServer.sql`), and
   :meth:`~OdooServer.kill` (any signal, to the whole process group),
   :meth:`~OdooServer.restart`, :meth:`~OdooServer.stop`,
-  :meth:`~OdooServer.close` (stops the server and drops the database).
+  :meth:`~OdooServer.close` (stops the server and drops the database);
+- scale-out: ``OdooServer(attach_to=other)`` is a second server process on
+  the *same* database as ``other`` (another node of one installation), with
+  its own port, workers, job runner, configuration and log; see
+  :class:`OdooServer`.
 
 Odoo, its Python and the addons path are the ones of the running (test)
 process. Names: databases ``sc_e2e_<pid>_*``, ports from ``SC_E2E_PORTS``
@@ -376,32 +380,66 @@ class OdooServer:
     Create it (copies the template), fill the database with :meth:`sql` if
     the test wants data before the server runs, then :meth:`start`. Always
     :meth:`close` it (``addCleanup(server.close)``).
+
+    With ``attach_to=server``, it is one more node of ``server``'s
+    installation instead: a separate ``odoo-bin`` process (own port, workers,
+    job runner, configuration file and log) serving the same database and
+    filestore. It creates no database and its :meth:`close` drops nothing;
+    closing the owning server closes its nodes first. Note that queue_job's
+    runner takes a PostgreSQL advisory lock per database: of several nodes,
+    only the runner started first dispatches jobs (the others retry every few
+    seconds and take over when it is gone), and it sends each job to the
+    ``host``/``port`` of its ``[queue_job]`` section (``runner_options``),
+    by default its own HTTP port.
     """
 
     _counter = itertools.count(1)
 
     def __init__(
-        self, workers=2, max_cron_threads=1, channels=DEFAULT_CHANNELS, options=None
+        self,
+        workers=2,
+        max_cron_threads=1,
+        channels=DEFAULT_CHANNELS,
+        options=None,
+        runner_options=None,
+        attach_to=None,
     ):
         """``options``: more ``[options]`` of the server's configuration file,
-        e.g. ``{"smtp_server": "127.0.0.1", "smtp_port": 2525}``."""
-        self.template = template_database()
+        e.g. ``{"smtp_server": "127.0.0.1", "smtp_port": 2525}``;
+        ``runner_options``: more of its ``[queue_job]`` section, e.g.
+        ``{"host": "127.0.0.1", "port": 8191}`` (where the runner sends jobs);
+        ``attach_to``: an :class:`OdooServer` whose database this server
+        serves too (see the class)."""
+        self.attached_to = attach_to
+        # the other nodes serving this server's database
+        self.nodes = set()
+        if attach_to is not None:
+            self.template = attach_to.template
+            self.db_name = attach_to.db_name
+            self.name = f"{self.db_name}_node{next(self._counter)}"
+        else:
+            self.template = template_database()
+            self.db_name = f"{DB_PREFIX}_{os.getpid()}_{next(self._counter)}"
+            self.name = self.db_name
         self.options = dict(options or {})
-        self.db_name = f"{DB_PREFIX}_{os.getpid()}_{next(self._counter)}"
+        self.runner_options = dict(runner_options or {})
         self.workers = workers
         self.max_cron_threads = max_cron_threads
         self.channels = channels
-        self.app_name = f"{DB_PREFIX}_srv_{self.db_name}"[:50]
-        self.logfile = os.path.join(self.template.work_dir, f"{self.db_name}.log")
-        self.conf = os.path.join(self.template.work_dir, f"{self.db_name}.conf")
-        self.pidfile = os.path.join(self.template.work_dir, f"{self.db_name}.pid")
+        self.app_name = f"{DB_PREFIX}_srv_{self.name}"[:50]
+        self.logfile = os.path.join(self.template.work_dir, f"{self.name}.log")
+        self.conf = os.path.join(self.template.work_dir, f"{self.name}.conf")
+        self.pidfile = os.path.join(self.template.work_dir, f"{self.name}.pid")
         self.process = None
         self.port = None
         self.gevent_port = None
         self.uid = None
         self.starts = 0
         self._connection = None
-        self.template.clone(self.db_name)
+        if attach_to is not None:
+            attach_to.nodes.add(self)
+        else:
+            self.template.clone(self.db_name)
         self.template.servers.add(self)
 
     # -- SQL on the server's database -------------------------------------
@@ -470,7 +508,7 @@ class OdooServer:
         start and the following ones.
         """
         if self.running:
-            raise E2EError(f"the server of {self.db_name} is already running")
+            raise E2EError(f"the server {self.name} is already running")
         if channels is not None:
             self.channels = channels
         for attempt in range(3):
@@ -509,7 +547,9 @@ class OdooServer:
         if self.workers:
             options["gevent_port"] = self.gevent_port
         options.update(self.options)
-        _write_config(self.conf, options, {"channels": self.channels})
+        _write_config(
+            self.conf, options, {"channels": self.channels, **self.runner_options}
+        )
         self.starts += 1
         with open(self.logfile, "ab") as out:
             out.write(
@@ -536,7 +576,7 @@ class OdooServer:
         while True:
             if not self.running:
                 raise E2EError(
-                    f"the server of {self.db_name} exited with "
+                    f"the server of {self.name} exited with "
                     f"{self.process.returncode} while starting:\n{self.log_tail()}"
                 )
             try:
@@ -560,7 +600,7 @@ class OdooServer:
             if time.monotonic() > deadline:
                 self.kill()
                 raise E2EError(
-                    f"the server of {self.db_name} did not answer within "
+                    f"the server of {self.name} did not answer within "
                     f"{timeout}s:\n{self.log_tail()}"
                 )
             time.sleep(0.2)
@@ -588,7 +628,7 @@ class OdooServer:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 _logger.warning(
-                    "e2e: %s did not stop in %ss, killing it", self.db_name, timeout
+                    "e2e: %s did not stop in %ss, killing it", self.name, timeout
                 )
         # whatever of the group is left (a worker, the gevent process)
         self.kill(signal.SIGKILL, timeout)
@@ -623,24 +663,32 @@ class OdooServer:
         ):
             if time.monotonic() > deadline:
                 raise E2EError(
-                    f"the server of {self.db_name} (process group "
+                    f"the server of {self.name} (process group "
                     f"{self.process.pid}) or its database sessions are still "
                     f"there {timeout}s after it was killed"
                 )
             time.sleep(0.05)
 
     def close(self):
-        """Stop the server, drop its database and filestore."""
+        """Stop the server, drop its database and filestore (a node attached
+        to another server's database only stops, and removes its files)."""
         try:
+            for node in list(self.nodes):
+                node.close()
             self.stop()
         finally:
             self.template.servers.discard(self)
+            if self.attached_to is not None:
+                self.attached_to.nodes.discard(self)
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
             if not keep_artifacts():
-                drop_database(self.db_name)
-                shutil.rmtree(self.template.filestore(self.db_name), ignore_errors=True)
+                if self.attached_to is None:
+                    drop_database(self.db_name)
+                    shutil.rmtree(
+                        self.template.filestore(self.db_name), ignore_errors=True
+                    )
                 for path in (self.conf, self.logfile, self.pidfile):
                     with contextlib.suppress(OSError):
                         os.unlink(path)
