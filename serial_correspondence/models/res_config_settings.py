@@ -43,6 +43,7 @@ class ResConfigSettings(models.TransientModel):
             )
 
     def set_values(self):
-        super().set_values()
+        result = super().set_values()
         # raised limits may allow waiting serial e-mails to go on at once
         self.env["serial.correspondence"].sudo()._wake_waiting()
+        return result

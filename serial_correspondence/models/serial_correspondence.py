@@ -74,7 +74,6 @@ class SerialCorrespondence(models.Model):
     subject = fields.Char(tracking=True)
     template_id = fields.Many2one(
         "mail.template",
-        string="Template",
         domain=[("model", "=", "res.partner")],
         tracking=True,
         help="A template on Contacts: its body is the e-mail body, or the letter "

@@ -26,7 +26,6 @@ class SerialCorrespondenceRecipient(models.Model):
 
     correspondence_id = fields.Many2one(
         "serial.correspondence",
-        string="Correspondence",
         required=True,
         ondelete="cascade",
         index=True,
@@ -62,7 +61,6 @@ class SerialCorrespondenceRecipient(models.Model):
     processed_at = fields.Datetime(string="Processed on", readonly=True, copy=False)
     message_id = fields.Many2one(
         "mail.message",
-        string="Message",
         readonly=True,
         copy=False,
         index="btree_not_null",

@@ -10,7 +10,12 @@ most one recipient is still marked as started without an outcome: the next
 run cannot know whether that message left, so it reports "delivery unknown"
 instead of sending it again. Only one worker sends a given correspondence at a
 time (a PostgreSQL advisory lock, released when its connection ends).
+
+The commits below are the point of this job (its job function has
+``allow_commit``, so queue_job gives it a transaction of its own).
 """
+
+# pylint: disable=invalid-commit
 
 import datetime
 import logging
@@ -646,10 +651,8 @@ class _SmtpSender:
         if self._session is not None:
             try:
                 self._session.quit()
-            except smtplib.SMTPException:
-                pass
-            except OSError:
-                pass
+            except (smtplib.SMTPException, OSError) as error:
+                _logger.debug("SMTP session closed uncleanly: %s", error)
         self._session = None
         self._connected = False
 

@@ -14,7 +14,7 @@ export const serialCorrespondenceNotificationService = {
                 sticky: true,
                 buttons: [
                     {
-                        name: _t("Open"),
+                        name: _t("Open serial correspondence"),
                         primary: true,
                         onClick: () => {
                             close();
