@@ -19,6 +19,9 @@
         "views/serial_correspondence_tag_views.xml",
         "views/serial_correspondence_recipient_views.xml",
         "views/serial_correspondence_views.xml",
+        "report/serial_letter_templates.xml",
+        "report/serial_letter_reports.xml",
+        "views/serial_correspondence_letter_views.xml",
         "views/res_partner_views.xml",
         "views/unsubscribe_templates.xml",
         "views/res_config_settings_views.xml",
@@ -32,7 +35,6 @@
     "assets": {
         "web.assets_backend": [
             "serial_correspondence/static/src/js/*.js",
-            
         ],
         "web.assets_tests": [
             "serial_correspondence/static/tests/tours/*.js",

@@ -7,3 +7,9 @@ from . import res_partner
 from . import serial_correspondence_send_log
 from . import ir_mail_server
 from . import res_config_settings
+from . import serial_correspondence_letter_part
+from . import serial_correspondence_letter
+from . import serial_correspondence_recipient_letter
+from . import serial_letter_report
+from . import res_partner_letter
+from . import ir_attachment

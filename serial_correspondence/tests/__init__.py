@@ -10,4 +10,6 @@ from . import test_ui
 from . import test_unsubscribe
 from . import test_e2e_import
 from . import test_e2e_send
+from . import test_letters
+from . import test_letters_rpc
 from . import test_e2e_sending_limits

@@ -1,0 +1,899 @@
+"""Benchmark "Serial letters": 1,000 and 10,000 letters printed to one PDF.
+
+What it measures
+----------------
+A fresh database (``sc_bench_letters``, serial_correspondence without demo
+data) gets the largest number of contacts asked for, each with a complete
+German postal address, and a letter template (greeting with the contact's
+name, three paragraphs). The company gets a letterhead (address, phone, logo).
+For every size (default 1,000 and 10,000):
+
+A. Ours, the real path. A real Odoo server (``--workers``, queue_job's job
+   runner, ``--load=base,web,queue_job``). A serial letter is created over
+   XML-RPC for the first N contacts; once its recipients are read,
+   ``action_generate`` is called over XML-RPC and the clock runs until the
+   outcome state (``created``) is reached: numbering in sort order, the chain
+   of part jobs (evaluate, render, one wkhtmltopdf call per part of 200
+   letters, page numbers), and the job that puts the parts together.
+   Measured: seconds, letters per second, the peak RSS (psutil, sampled every
+   50 ms) of the worker processes that ran the jobs (queue_job's
+   ``worker_pid``), of the wkhtmltopdf processes, and of a worker together
+   with its wkhtmltopdf child at the same moment. Then ``action_finalize``
+   (archive + a message on each contact) is timed.
+   Checked: N letters created, a PDF of N pages whose first and last pages
+   show the first and last contact in sort order, no failed job, no ERROR in
+   the server log.
+B. Odoo's report engine, the plain way: ``ir.actions.report._render_qweb_pdf``
+   of the same N letters in one call (the report "Letter" of this addon, the
+   same QWeb letter template, all letters in one HTML body because unpatched
+   wkhtmltopdf prints one HTML document only), inside the same server through
+   a server action called over XML-RPC. After wkhtmltopdf, Odoo splits the PDF
+   into one PDF per record and merges them again with PyPDF2. Measured:
+   seconds (inside the server action), peak RSS of the busiest worker and of
+   wkhtmltopdf. Stopped after ``--one-call-timeout`` seconds (default 600: the
+   server's ``limit_time_real``).
+C. wkhtmltopdf alone on the bare HTML of the same N letters in one file
+   (the self-contained HTML of our letter template, made in this process),
+   with the arguments our printing uses: the lower bound of any one-call
+   approach. Measured: seconds, wkhtmltopdf's peak RSS. Stopped after
+   ``--one-call-timeout`` seconds.
+D. wkhtmltopdf alone on N simple pages (a short text per page, one file):
+   the machine's reference speed (about 600 pages/s on the project's
+   machines).
+
+Goals (issue "Serial letters"): 10,000 letters complete, >= 50 letters/s,
+peak memory < 1.5 GB (A).
+
+The exit code is 1 when a correctness check of A fails; missed goals and
+failures of the references are printed, not turned into a failure.
+
+How to run
+----------
+    bench/run-bench-letters.sh [--sizes 1000,10000] [--only A,B,C,D] [--keep]
+
+The wrapper finds Odoo 18.0, starts PostgreSQL and calls this script with
+``--odoo-dir`` and ``--addons-path``. The database is dropped first and again
+at the end unless ``--keep`` is given. Logs go to ``var/<db>-*.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xmlrpc.client
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_import import (
+    MB,
+    Checks,
+    OdooServer,
+    drop_database,
+    insert_contacts,
+    install_database,
+    load_registry,
+    log,
+    pg_connect,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ADMIN_LOGIN = "admin"
+ADMIN_PASSWORD = "admin"
+ADMIN_UID = 2  # base.user_admin
+EMAIL_DOMAIN = "bench.example.com"
+OUTCOME_STATES = ("created", "created_incomplete", "create_failed")
+SAMPLE_INTERVAL = 0.05
+
+GOAL_LETTERS = 10_000
+GOAL_PER_SECOND = 50.0
+GOAL_PEAK_MB = 1536.0
+
+TEMPLATE_BODY = (
+    "<p>Liebe(r) <t t-out='object.name'/>,</p>"
+    "<p>wir laden Sie herzlich zu unserer Jahreshauptversammlung am 12. März "
+    "ein. Die Versammlung findet im Vereinsheim statt; bitte bringen Sie Ihren "
+    "Mitgliedsausweis mit.</p>"
+    "<p>Auf der Tagesordnung stehen der Bericht des Vorstands, die Wahl der "
+    "Kassenprüfer und die Planung des Sommerfests. Anträge können bis zum "
+    "1. März schriftlich eingereicht werden.</p>"
+    "<p>Wir freuen uns auf Ihr Kommen und auf anregende Gespräche.</p>"
+    "<p>Mit freundlichen Grüßen</p><p>Der Vorstand</p>"
+)
+
+REFERENCE_ACTION_CODE = """
+recipients = env['serial.correspondence.recipient'].search(
+    [('correspondence_id', '=', record.id), ('state', '=', 'created')],
+    order='letter_sequence')
+start = time.time()
+pdf, kind = env['ir.actions.report'].with_context(
+    report_pdf_no_attachment=True)._render_qweb_pdf(
+    'serial_correspondence.action_report_serial_letter', recipients.ids)
+seconds = time.time() - start
+attachment = env['ir.attachment'].create({
+    'name': 'odoo-report-reference.pdf', 'raw': pdf})
+action = {'type': 'ir.actions.act_window_close', 'infos': {
+    'seconds': seconds, 'kind': kind, 'attachment_id': attachment.id,
+    'letters': len(recipients)}}
+"""
+
+
+# ----------------------------------------------------------------------
+# memory: every process of a tree, wkhtmltopdf told apart
+# ----------------------------------------------------------------------
+
+
+class TreeSampler(threading.Thread):
+    """Peak RSS per process of a process tree, and per process together
+    with its descendants at the same moment."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.root = psutil.Process(pid)
+        self.peak_by_pid: dict[int, int] = {}
+        self.peak_with_children: dict[int, int] = {}
+        self.label_by_pid: dict[int, str] = {}
+        self.seen: dict[int, list[float]] = {}  # pid: [first, last] (monotonic)
+        self._stop_event = threading.Event()
+
+    def sample(self) -> None:
+        try:
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        now = time.monotonic()
+        rss, parent = {}, {}
+        for process in processes:
+            try:
+                rss[process.pid] = process.memory_info().rss
+                parent[process.pid] = process.ppid()
+                self.seen.setdefault(process.pid, [now, now])[1] = now
+                if process.pid not in self.label_by_pid:
+                    self.label_by_pid[process.pid] = self._label(process)
+            except psutil.Error:
+                continue
+        for pid, value in rss.items():
+            self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), value)
+        totals = dict(rss)
+        for pid, value in rss.items():
+            ancestor = parent.get(pid)
+            while ancestor in rss and ancestor != self.root.pid:
+                totals[ancestor] += value
+                ancestor = parent.get(ancestor)
+        for pid, value in totals.items():
+            self.peak_with_children[pid] = max(
+                self.peak_with_children.get(pid, 0), value
+            )
+
+    def _label(self, process: psutil.Process) -> str:
+        if process.pid == self.root.pid:
+            return "main"
+        try:
+            cmdline = process.cmdline()
+        except psutil.Error:
+            return "?"
+        if cmdline and "wkhtmltopdf" in os.path.basename(cmdline[0]):
+            return "wkhtmltopdf"
+        return "gevent" if "gevent" in cmdline else "worker"
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(SAMPLE_INTERVAL)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.sample()
+
+    def peak(self, label: str, pids=None) -> int:
+        return max(
+            (
+                rss
+                for pid, rss in self.peak_by_pid.items()
+                if self.label_by_pid.get(pid) == label and (pids is None or pid in pids)
+            ),
+            default=0,
+        )
+
+    def peak_tree(self, pids) -> int:
+        return max((self.peak_with_children.get(pid, 0) for pid in pids), default=0)
+
+    def count(self, label: str) -> int:
+        return sum(1 for value in self.label_by_pid.values() if value == label)
+
+    def pids(self, label: str) -> list[int]:
+        return [pid for pid, value in self.label_by_pid.items() if value == label]
+
+    def seconds(self, label: str) -> float:
+        """From the first to the last moment a process of ``label`` ran."""
+        spans = [self.seen[pid] for pid in self.pids(label) if pid in self.seen]
+        if not spans:
+            return 0.0
+        return max(last for _first, last in spans) - min(
+            first for first, _last in spans
+        )
+
+    def kill_leftovers(self, label: str) -> None:
+        """Kill the processes of ``label`` this server started that still run
+        (a worker killed at its time limit leaves its wkhtmltopdf behind)."""
+        for pid in self.pids(label):
+            try:
+                process = psutil.Process(pid)
+                if self._label(process) == label:
+                    process.kill()
+                    log(f"killed leftover {label} {pid}")
+            except psutil.Error:
+                continue
+
+
+def run_sampled(
+    command: list[str], timeout: float
+) -> tuple[float, int, subprocess.CompletedProcess | None]:
+    """Run ``command``; return its seconds, peak RSS and result (None when it
+    was killed after ``timeout`` seconds)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            pass
+        if time.perf_counter() - start > timeout:
+            process.kill()
+            process.communicate()
+            return time.perf_counter() - start, peak, None
+        time.sleep(SAMPLE_INTERVAL)
+    out, err = process.communicate()
+    seconds = time.perf_counter() - start
+    return (
+        seconds,
+        peak,
+        subprocess.CompletedProcess(command, process.returncode, out, err),
+    )
+
+
+# ----------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    method: str
+    letters: int
+    seconds: float | None = None
+    worker_mb: float | None = None
+    wkhtmltopdf_mb: float | None = None
+    together_mb: float | None = None
+    notes: list[str] = field(default_factory=list)
+    failed: str | None = None
+
+    @property
+    def per_second(self) -> float | None:
+        return self.letters / self.seconds if self.seconds else None
+
+
+def fmt(value, pattern: str) -> str:
+    if value is None:
+        width = "".join(c for c in pattern.split(".", maxsplit=1)[0] if c.isdigit())
+        return "-".rjust(int(width or 0))
+    return format(value, pattern)
+
+
+def pdf_pages(pdf_path: str) -> int:
+    info = subprocess.run(["pdfinfo", pdf_path], capture_output=True, text=True)
+    for line in info.stdout.splitlines():
+        if line.startswith("Pages:"):
+            return int(line.split()[1])
+    return 0
+
+
+def page_text(pdf_path: str, page: int) -> str:
+    return subprocess.run(
+        ["pdftotext", "-f", str(page), "-l", str(page), pdf_path, "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+# ----------------------------------------------------------------------
+# the server
+# ----------------------------------------------------------------------
+
+
+class SingleTryTransport(xmlrpc.client.Transport):
+    """Send a call once: xmlrpc.client sends it again when the connection
+    drops (a worker killed at its time limit), running the reference twice."""
+
+    def request(self, host, handler, request_body, verbose=False):
+        return self.single_request(host, handler, request_body, verbose)
+
+
+class LetterServer(OdooServer):
+    """The import benchmark's server, with room for the one-call reference:
+    generous time and memory limits (Odoo's defaults would kill it), given
+    through an Odoo configuration file (``ODOO_RC``)."""
+
+    def start(self) -> None:
+        options = {
+            # the one-call reference gets this long, then its worker is killed
+            "limit_time_real": int(self.args.one_call_timeout),
+            "limit_time_cpu": 24 * 3600,
+            "limit_memory_soft": 8 * 1024**3,
+            "limit_memory_hard": 12 * 1024**3,
+        }
+        config = REPO_ROOT / "var" / f"{self.args.db}-server.conf"
+        config.write_text(
+            "[options]\n"
+            + "".join(f"{key} = {value}\n" for key, value in options.items())
+        )
+        previous = os.environ.get("ODOO_RC")
+        os.environ["ODOO_RC"] = str(config)
+        try:
+            super().start()
+        finally:
+            if previous is None:
+                os.environ.pop("ODOO_RC", None)
+            else:
+                os.environ["ODOO_RC"] = previous
+
+
+class Bench:
+    def __init__(self, args, checks: Checks):
+        self.args = args
+        self.checks = checks
+        self.server = LetterServer(args)
+        self.models = None
+        self.uid = None
+
+    def call(self, model, method, *args, **kwargs):
+        return self.models.execute_kw(
+            self.args.db, self.uid, ADMIN_PASSWORD, model, method, list(args), kwargs
+        )
+
+    def connect(self) -> None:
+        common = xmlrpc.client.ServerProxy(f"{self.server.url}/xmlrpc/2/common")
+        self.uid = common.authenticate(self.args.db, ADMIN_LOGIN, ADMIN_PASSWORD, {})
+        if not self.uid:
+            raise RuntimeError("admin/admin cannot log in")
+        self.models = xmlrpc.client.ServerProxy(
+            f"{self.server.url}/xmlrpc/2/object",
+            allow_none=True,
+            use_builtin_types=True,
+        )
+
+    def set_up_sender(self) -> int:
+        germany = self.call("res.country", "search", [("code", "=", "DE")])[0]
+        company = self.call("res.users", "read", [ADMIN_UID], fields=["company_id"])[0][
+            "company_id"
+        ][0]
+        self.call(
+            "res.company",
+            "write",
+            [company],
+            {
+                "name": "Musterverein e.V.",
+                "street": "Vereinsweg 1",
+                "zip": "12345",
+                "city": "Vereinsstadt",
+                "country_id": germany,
+                "phone": "+49 30 123456",
+                "email": "info@musterverein.example.com",
+            },
+        )
+        model = self.call("ir.model", "search", [("model", "=", "res.partner")])[0]
+        return self.call(
+            "mail.template",
+            "create",
+            {
+                "name": "Einladung (bench)",
+                "model_id": model,
+                "body_html": TEMPLATE_BODY,
+            },
+        )
+
+    def letter_for(self, size: int, template_id: int, cr) -> int:
+        cr.execute(
+            "SELECT id FROM res_partner WHERE email ILIKE %s ORDER BY id LIMIT %s",
+            (f"%@{EMAIL_DOMAIN}", size),
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        domain = [("email", "ilike", f"@{EMAIL_DOMAIN}"), ("id", "<=", ids[-1])]
+        record = self.call(
+            "serial.correspondence",
+            "create",
+            {
+                "kind": "letter",
+                "subject": f"Einladung zur Jahreshauptversammlung ({size})",
+                "template_id": template_id,
+                "partner_domain": repr(domain),
+                "sort_order": "name",
+            },
+        )
+        self.wait_state(cr, record, ("ready",), "reading recipients")
+        return record
+
+    def wait_state(self, cr, record: int, states, what: str) -> str:
+        deadline = time.perf_counter() + self.args.timeout
+        state = None
+        while time.perf_counter() < deadline:
+            cr.execute(
+                "SELECT state FROM serial_correspondence WHERE id = %s", (record,)
+            )
+            state = cr.fetchone()[0]
+            if state in states:
+                return state
+            cr.execute("SELECT exc_info FROM queue_job WHERE state = 'failed' LIMIT 1")
+            failed = cr.fetchone()
+            if failed:
+                raise RuntimeError(f"{what}: a job failed: {failed[0][-800:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"{what}: state {state!r} after {self.args.timeout:.0f} s")
+
+    # -- A -------------------------------------------------------------------
+
+    def run_ours(self, size: int, record: int, cr) -> Result:
+        result = Result("A  ours: queue_job parts", size)
+        sampler = TreeSampler(self.server.process.pid)
+        sampler.start()
+        log(f"A {size}: action_generate over XML-RPC")
+        start = time.perf_counter()
+        self.call("serial.correspondence", "action_generate", [record])
+        try:
+            state = self.wait_state(cr, record, OUTCOME_STATES, "generating")
+        except RuntimeError as error:
+            sampler.stop()
+            result.failed = str(error)
+            self.checks.expect(False, f"A {size}: {error}")
+            return result
+        result.seconds = time.perf_counter() - start
+        sampler.stop()
+        log(f"A {size}: {state} after {result.seconds:.1f} s")
+        cr.execute(
+            """
+            SELECT count(*), array_agg(DISTINCT worker_pid),
+                   coalesce(sum(exec_time), 0), coalesce(max(exec_time), 0)
+              FROM queue_job
+             WHERE method_name IN ('_generate_letters_part',
+                                   '_assemble_letter_document')
+               AND func_string LIKE %s
+            """,
+            (f"serial.correspondence({record},).%",),
+        )
+        jobs, worker_pids, exec_sum, exec_max = cr.fetchone()
+        worker_pids = [pid for pid in worker_pids or [] if pid]
+        result.worker_mb = sampler.peak("worker", set(worker_pids)) / MB
+        result.wkhtmltopdf_mb = sampler.peak("wkhtmltopdf") / MB
+        result.together_mb = sampler.peak_tree(worker_pids) / MB
+        [values] = self.call(
+            "serial.correspondence",
+            "read",
+            [record],
+            fields=["created_count", "document_attachment_id", "document_page_count"],
+        )
+        self.checks.expect(
+            state == "created", f"A {size}: state {state!r} (want 'created')"
+        )
+        self.checks.expect(
+            values["created_count"] == size,
+            f"A {size}: {values['created_count']} letters created (want {size})",
+        )
+        path = self.fetch_pdf(values["document_attachment_id"][0])
+        try:
+            pages = pdf_pages(path)
+            self.checks.expect(
+                pages == size, f"A {size}: the document has {pages} pages"
+            )
+            first, last = self.first_and_last(cr, record)
+            self.checks.expect(
+                first in page_text(path, 1) and last in page_text(path, pages),
+                f"A {size}: first page {first!r}, last page {last!r} (sort order)",
+            )
+            size_mb = os.path.getsize(path) / MB
+        finally:
+            os.unlink(path)
+        result.notes.append(
+            f"{jobs} jobs (time inside them {exec_sum:.1f} s, "
+            f"longest {exec_max:.2f} s), "
+            f"{sampler.count('wkhtmltopdf')} wkhtmltopdf calls, PDF {size_mb:.1f} MB"
+        )
+        log(
+            f"A {size}: action_finalize over XML-RPC (archive, {size} contact messages)"
+        )
+        start = time.perf_counter()
+        self.call("serial.correspondence", "action_finalize", [record])
+        finalize = time.perf_counter() - start
+        cr.execute(
+            "SELECT count(*) FROM serial_correspondence_recipient"
+            " WHERE correspondence_id = %s AND message_id IS NOT NULL",
+            (record,),
+        )
+        logged = cr.fetchone()[0]
+        self.checks.expect(
+            logged == size, f"A {size}: {logged} contact messages after finalize"
+        )
+        result.notes.append(
+            f"finalize (archive + {logged} contact messages): {finalize:.1f} s"
+        )
+        return result
+
+    def first_and_last(self, cr, record: int) -> tuple[str, str]:
+        cr.execute(
+            """
+            SELECT p.name FROM serial_correspondence_recipient r
+              JOIN res_partner p ON p.id = r.partner_id
+             WHERE r.correspondence_id = %s ORDER BY r.letter_sequence
+            """,
+            (record,),
+        )
+        names = [row[0] for row in cr.fetchall()]
+        return names[0], names[-1]
+
+    def fetch_pdf(self, attachment_id: int) -> str:
+        [attachment] = self.call(
+            "ir.attachment", "read", [attachment_id], fields=["datas"]
+        )
+        file = tempfile.NamedTemporaryFile(suffix=".pdf", delete=False)
+        with file:
+            file.write(base64.b64decode(attachment["datas"]))
+        return file.name
+
+    # -- B -------------------------------------------------------------------
+
+    def run_odoo_report(self, size: int, record: int) -> Result:
+        result = Result("B  Odoo report, one call", size)
+        model = self.call(
+            "ir.model", "search", [("model", "=", "serial.correspondence")]
+        )[0]
+        action = self.call(
+            "ir.actions.server",
+            "create",
+            {
+                "name": "bench: one-call report",
+                "model_id": model,
+                "state": "code",
+                "code": REFERENCE_ACTION_CODE,
+            },
+        )
+        sampler = TreeSampler(self.server.process.pid)
+        sampler.start()
+        log(f"B {size}: _render_qweb_pdf of all letters in one call (server action)")
+        once = xmlrpc.client.ServerProxy(
+            f"{self.server.url}/xmlrpc/2/object",
+            allow_none=True,
+            transport=SingleTryTransport(use_builtin_types=True),
+        )
+        start = time.perf_counter()
+        try:
+            answer = once.execute_kw(
+                self.args.db,
+                self.uid,
+                ADMIN_PASSWORD,
+                "ir.actions.server",
+                "run",
+                [[action]],
+                {
+                    "context": {
+                        "active_model": "serial.correspondence",
+                        "active_id": record,
+                    }
+                },
+            )
+        except (xmlrpc.client.Error, OSError) as error:
+            wall = time.perf_counter() - start
+            sampler.stop()
+            sampler.kill_leftovers("wkhtmltopdf")
+            if wall >= self.args.one_call_timeout - 5:
+                result.failed = (
+                    f"not finished after {wall:.0f} s "
+                    "(worker killed at limit_time_real)"
+                )
+            else:
+                result.failed = str(error)[-300:]
+            result.worker_mb = sampler.peak("worker") / MB
+            result.wkhtmltopdf_mb = sampler.peak("wkhtmltopdf") / MB
+            result.notes.append(
+                f"wkhtmltopdf ran {sampler.seconds('wkhtmltopdf'):.0f} s "
+                f"of the {wall:.0f} s"
+            )
+            log(f"B {size}: failed: {result.failed}")
+            return result
+        wall = time.perf_counter() - start
+        sampler.stop()
+        infos = answer["infos"]
+        result.seconds = infos["seconds"]
+        result.worker_mb = sampler.peak("worker") / MB
+        result.wkhtmltopdf_mb = sampler.peak("wkhtmltopdf") / MB
+        workers = [
+            pid for pid, label in sampler.label_by_pid.items() if label == "worker"
+        ]
+        result.together_mb = sampler.peak_tree(workers) / MB
+        path = self.fetch_pdf(infos["attachment_id"])
+        try:
+            pages = pdf_pages(path)
+        finally:
+            os.unlink(path)
+        result.notes.append(
+            f"{infos['letters']} letters -> {pages} pages ({infos['kind']}), "
+            f"call {wall:.1f} s wall, of which wkhtmltopdf "
+            f"{sampler.seconds('wkhtmltopdf'):.1f} s"
+        )
+        if pages != size:
+            result.notes.append(f"WARNING: {pages} pages for {size} letters")
+        return result
+
+
+# ----------------------------------------------------------------------
+# C and D: wkhtmltopdf alone
+# ----------------------------------------------------------------------
+
+
+def letters_html(registry, record: int) -> str:
+    from odoo import api
+
+    with registry.cursor() as cr:
+        env = api.Environment(cr, ADMIN_UID, {})
+        correspondence = env["serial.correspondence"].browse(record)
+        recipients = env["serial.correspondence.recipient"].search(
+            [("correspondence_id", "=", record), ("state", "=", "created")],
+            order="letter_sequence",
+        )
+        html = correspondence._letters_html(recipients)
+        cr.rollback()
+    return str(html)
+
+
+def wkhtmltopdf_alone(method: str, size: int, html: str, timeout: float) -> Result:
+    from odoo.addons.serial_correspondence.models import (
+        letter_pdf,
+        serial_correspondence_letter,
+    )
+
+    result = Result(method, size)
+    top, right, bottom, left = serial_correspondence_letter.LETTER_MARGINS_MM
+    with tempfile.TemporaryDirectory(prefix="sc_bench_letters.") as directory:
+        source = os.path.join(directory, "letters.html")
+        target = os.path.join(directory, "letters.pdf")
+        with open(source, "w", encoding="utf-8") as file:
+            file.write(html)
+        command = [
+            letter_pdf._get_wkhtmltopdf_bin(),
+            "--quiet",
+            "--encoding",
+            "utf-8",
+            "--disable-javascript",
+            "--page-size",
+            "A4",
+            *("--margin-top", f"{top}mm", "--margin-right", f"{right}mm"),
+            *("--margin-bottom", f"{bottom}mm", "--margin-left", f"{left}mm"),
+            source,
+            target,
+        ]
+        log(
+            f"{method.split(maxsplit=1)[0]} {size}: "
+            f"wkhtmltopdf on {len(html) / MB:.0f} MB of HTML"
+        )
+        seconds, peak, process = run_sampled(command, timeout)
+        if process is None:
+            result.failed = f"not finished after {seconds:.0f} s, stopped"
+            result.wkhtmltopdf_mb = peak / MB
+            return result
+        if process.returncode not in (0, 1) or not os.path.exists(target):
+            result.failed = f"exit {process.returncode}: {process.stderr[-300:]!r}"
+            return result
+        pages = pdf_pages(target)
+        result.seconds = seconds
+        result.wkhtmltopdf_mb = peak / MB
+        result.notes.append(f"{pages} pages, HTML {len(html) / MB:.1f} MB")
+    return result
+
+
+def simple_pages_html(size: int) -> str:
+    pages = "".join(
+        f'<div style="page-break-before: {"always" if n > 1 else "auto"}">'
+        f"Page {n}: a simple page of text.</div>"
+        for n in range(1, size + 1)
+    )
+    head = '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+    return f"{head}<body>{pages}</body></html>"
+
+
+# ----------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------
+
+
+def print_report(args, results: list[Result]) -> None:
+    print()
+    print(
+        f"== serial letters printed to one PDF (--workers={args.workers}, "
+        f"{os.cpu_count()} CPUs, parts of {args.part_size} letters)"
+    )
+    print(
+        f"{'method':<34} {'letters':>8} {'seconds':>9} {'letters/s':>10} "
+        f"{'worker MB':>10} {'wkhtml MB':>10} {'both MB':>9}"
+    )
+    for result in results:
+        print(
+            f"{result.method:<34} {result.letters:>8,} {fmt(result.seconds, '9.1f')} "
+            f"{fmt(result.per_second, '10.0f')} {fmt(result.worker_mb, '10.0f')} "
+            f"{fmt(result.wkhtmltopdf_mb, '10.0f')} {fmt(result.together_mb, '9.0f')}"
+            + (f"  FAILED: {result.failed}" if result.failed else "")
+        )
+    for result in results:
+        for note in result.notes:
+            print(f"  {result.method.split()[0]} {result.letters:,}: {note}")
+    print(
+        "  (worker MB: peak RSS of the worker(s) that ran the jobs or the call; "
+        "wkhtml MB: "
+        "of a wkhtmltopdf process; both: a worker with its wkhtmltopdf child at once)"
+    )
+    ours = [
+        r for r in results if r.method.startswith("A") and r.letters == max(args.sizes)
+    ]
+    if ours:
+        big = ours[0]
+        peak = max(big.worker_mb or 0, big.together_mb or 0, big.wkhtmltopdf_mb or 0)
+        verdicts = [
+            (
+                not big.failed and big.letters >= GOAL_LETTERS,
+                f"{big.letters:,} letters complete",
+            ),
+            (
+                (big.per_second or 0) >= GOAL_PER_SECOND,
+                f"{fmt(big.per_second, '.0f')} letters/s >= {GOAL_PER_SECOND:.0f}",
+            ),
+            (peak < GOAL_PEAK_MB, f"peak {peak:.0f} MB < {GOAL_PEAK_MB:.0f} MB"),
+        ]
+        print(
+            "verdict: "
+            + "; ".join(f"{'MET' if ok else 'MISSED'} {text}" for ok, text in verdicts)
+        )
+
+
+# ----------------------------------------------------------------------
+# main
+# ----------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--odoo-dir", required=True, type=Path)
+    parser.add_argument("--addons-path", required=True)
+    parser.add_argument("--db", default="sc_bench_letters")
+    parser.add_argument(
+        "--sizes", default="1000,10000", type=lambda v: [int(x) for x in v.split(",")]
+    )
+    parser.add_argument("--only", default="A,B,C,D", type=lambda v: set(v.split(",")))
+    parser.add_argument("--part-size", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8389)
+    parser.add_argument("--gevent-port", type=int, default=8392)
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait for A"
+    )
+    parser.add_argument(
+        "--one-call-timeout",
+        type=float,
+        default=600.0,
+        help="seconds B and C may take before they are stopped",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args(argv)
+    if not args.db.startswith("sc_bench_letters"):
+        parser.error("--db must start with sc_bench_letters (it is dropped)")
+    args.odoo_bin = args.odoo_dir / "odoo-bin"
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    (REPO_ROOT / "var").mkdir(exist_ok=True)
+    checks = Checks()
+    results: list[Result] = []
+    registry = None
+    bench = Bench(args, checks)
+    try:
+        install_database(args)
+        log(f"inserting {max(args.sizes):,} contacts (SQL, not measured)")
+        insert_contacts(args.db, max(args.sizes), 5000)
+        db = pg_connect(args.db)
+        cr = db.cursor()
+        cr.execute(
+            """
+            INSERT INTO ir_config_parameter (key, value, create_uid, write_uid,
+                                             create_date, write_date)
+            VALUES ('serial_correspondence.letter_part_size', %s, 1, 1,
+                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+            """,
+            (str(args.part_size),),
+        )
+        # wkhtmltopdf of the one-call reference loads Odoo's report assets
+        # from this server
+        cr.execute(
+            """
+            INSERT INTO ir_config_parameter (key, value, create_uid, write_uid,
+                                             create_date, write_date)
+            VALUES ('report.url', %s, 1, 1,
+                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+            """,
+            (f"http://127.0.0.1:{args.port}",),
+        )
+        records = {}
+        bench.server.start()
+        try:
+            bench.connect()
+            template = bench.set_up_sender()
+            for size in args.sizes:
+                records[size] = bench.letter_for(size, template, cr)
+                if "A" in args.only or "B" in args.only:
+                    ours = bench.run_ours(size, records[size], cr)
+                    if "A" in args.only:
+                        results.append(ours)
+                if "B" in args.only:
+                    results.append(bench.run_odoo_report(size, records[size]))
+            errors = bench.server.error_lines()
+            checks.expect(not errors, f"no ERROR in the server log ({errors[:1]})")
+        finally:
+            bench.server.stop()
+            cr.close()
+            db.close()
+        if {"C", "D"} & args.only:
+            log("loading the registry in this process (HTML for C)")
+            registry = load_registry(args)
+            for size in args.sizes:
+                if "C" in args.only:
+                    html = letters_html(registry, records[size])
+                    results.append(
+                        wkhtmltopdf_alone(
+                            "C  wkhtmltopdf, same HTML, 1 call",
+                            size,
+                            html,
+                            args.one_call_timeout,
+                        )
+                    )
+                    del html
+                if "D" in args.only:
+                    results.append(
+                        wkhtmltopdf_alone(
+                            "D  wkhtmltopdf, simple pages",
+                            size,
+                            simple_pages_html(size),
+                            args.one_call_timeout,
+                        )
+                    )
+    finally:
+        if registry is not None:
+            import odoo.sql_db
+
+            odoo.sql_db.close_db(args.db)
+        if args.keep:
+            log(f"keeping database {args.db}")
+        else:
+            drop_database(args.db)
+            log(f"dropped database {args.db}")
+
+    results.sort(key=lambda r: (r.letters, r.method))
+    print_report(args, results)
+    if checks.failures:
+        print(f"CORRECTNESS FAILED: {'; '.join(checks.failures)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmark "Serial letters": 1,000 and 10,000 letters printed to one PDF by a
+# real Odoo server with queue_job, next to Odoo's one-call report rendering
+# and wkhtmltopdf alone.
+# Usage: bench/run-bench-letters.sh [--sizes 1000,10000] [--only A,B,C,D] [--keep] ...
+# (all options: bench/run-bench-letters.sh --help)
+source "$(dirname "$0")/../scripts/lib.sh"
+
+find_odoo
+install_system_packages
+start_postgresql
+install_python_packages
+
+"$PY" -c 'import psutil' 2>/dev/null || "$PY" -m pip install -q psutil
+mkdir -p "$REPO_ROOT/var"
+exec "$PY" "$REPO_ROOT/bench/bench_letters.py" \
+    --odoo-dir "$ODOO_DIR" --addons-path "$(addons_path)" "$@"

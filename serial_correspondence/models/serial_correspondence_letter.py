@@ -1,0 +1,880 @@
+# Copyright 2026 serial_correspondence authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Serial letters: generate, check and edit, print, regenerate, finalize.
+
+Generating numbers the recipients in the chosen sort order, then a chain of
+jobs each evaluates the next pending recipients (excluded / error / created)
+until it has a part's worth of letters, prints them as one PDF part, and
+queues the next job; the last job puts the parts together into the document.
+Every job is idempotent: it belongs to a generation run and a part number,
+and does nothing when either is no longer current.
+"""
+
+import base64
+import hashlib
+import logging
+import math
+import re
+import tempfile
+import unicodedata
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, format_date
+from odoo.tools.mimetypes import guess_mimetype
+
+from . import letter_pdf, workflow
+from .letter_labels import LABEL_SHEET_SELECTION, LABEL_SHEETS
+
+_logger = logging.getLogger(__name__)
+
+LETTER_CHANNEL = "root.serial_correspondence"
+DEFAULT_LETTER_PART_SIZE = 200
+# page margins (top, right, bottom, left) in mm; the letter layout places
+# everything on the first page relative to the top margin (DIN 5008 form B)
+LETTER_MARGINS_MM = (15, 0, 20, 0)
+LABEL_MARGINS_MM = (0, 0, 0, 0)
+
+
+def _sort_text(value):
+    """A key that sorts names the way people expect (Müller next to Muller,
+    upper and lower case together), whatever the database collation."""
+    decomposed = unicodedata.normalize("NFKD", value or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+class SerialCorrespondence(models.Model):
+    _inherit = "serial.correspondence"
+
+    label_sheet = fields.Selection(
+        LABEL_SHEET_SELECTION,
+        default="avery_3474",
+        required=True,
+        help="The label sheet the address labels are printed on.",
+    )
+    letter_date = fields.Date(string="Date of the letters", readonly=True, copy=False)
+    letter_run = fields.Integer(readonly=True, copy=False)
+    letter_output = fields.Selection(
+        [("letters", "Letters"), ("labels", "Address labels")],
+        string="Generated output",
+        readonly=True,
+        copy=False,
+        help="What the last generation printed: letters or address labels.",
+    )
+    # internal: read and written with sudo() only
+    letter_part_ids = fields.One2many(
+        "serial.correspondence.letter.part",
+        "correspondence_id",
+        readonly=True,
+        groups="base.group_system",
+    )
+    document_page_count = fields.Integer(string="Pages", readonly=True, copy=False)
+    document_checksum = fields.Char(
+        string="Document checksum (SHA-256)",
+        readonly=True,
+        copy=False,
+        help="Recorded when the serial letter was finalized, to prove the "
+        "archived document is unchanged.",
+    )
+    document_archived = fields.Boolean(
+        related="document_attachment_id.serial_correspondence_archived"
+    )
+    document_outdated = fields.Boolean(
+        compute="_compute_document_outdated", compute_sudo=True
+    )
+    edited_letter_count = fields.Integer(compute="_compute_edited_letter_count")
+    processed_count = fields.Integer(
+        string="Recipients processed", compute="_compute_processed_count"
+    )
+
+    @api.depends("letter_part_ids.outdated")
+    def _compute_document_outdated(self):
+        for record in self:
+            record.document_outdated = any(record.letter_part_ids.mapped("outdated"))
+
+    @api.depends("recipient_ids.letter_edited", "recipient_ids.state")
+    def _compute_edited_letter_count(self):
+        counts = {}
+        if self.ids:
+            groups = self.env["serial.correspondence.recipient"]._read_group(
+                [
+                    ("correspondence_id", "in", self.ids),
+                    ("state", "=", "created"),
+                    ("letter_edited", "=", True),
+                ],
+                ["correspondence_id"],
+                ["__count"],
+            )
+            counts = {correspondence.id: count for correspondence, count in groups}
+        for record in self:
+            record.edited_letter_count = counts.get(record.id, 0)
+
+    @api.depends("recipient_ids.state")
+    def _compute_processed_count(self):
+        for record in self:
+            record.processed_count = record.recipient_count - record.pending_count
+
+    def unlink(self):
+        # the parts' PDFs are attachments of the parts: delete them through
+        # the ORM (the database's cascade would leave the files behind)
+        self._check_unlocked()
+        self.sudo().letter_part_ids.unlink()
+        return super().unlink()
+
+    # ------------------------------------------------------------------
+    # actions
+    # ------------------------------------------------------------------
+
+    def action_generate(self):
+        """Generate letters: (again) evaluate every recipient and print the
+        document anew; an earlier document and edited letters are dropped."""
+        self.ensure_one()
+        if not workflow.allows(self.kind, self.state, "generate"):
+            raise UserError(
+                _(
+                    "%(name)s cannot generate letters in its current state.",
+                    name=self.display_name,
+                )
+            )
+        self._check_ready_to_generate()
+        self._discard_letters()
+        self._number_letters()
+        self._apply_event("generate")
+        self._internal_write(
+            {
+                "letter_run": self.letter_run + 1,
+                "letter_date": fields.Date.context_today(self),
+                "letter_output": self.output,
+            }
+        )
+        self._enqueue_letters_part(1)
+        return True
+
+    def action_open_document(self):
+        """Open the document (to check and print it), up to date."""
+        self.ensure_one()
+        if self.document_outdated and not self.is_locked:
+            self._update_letter_document()
+        if not self.document_attachment_id:
+            raise UserError(
+                _(
+                    "%(name)s has no document: generate the letters first.",
+                    name=self.display_name,
+                )
+            )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{self.document_attachment_id.id}?download=false",
+            "target": "new",
+        }
+
+    def action_update_document(self):
+        """Print the edited letters again and put the document together."""
+        self.ensure_one()
+        self._check_unlocked()
+        self._update_letter_document()
+        return True
+
+    def action_view_letters(self):
+        """The single letters (the recipients a letter was created for)."""
+        self.ensure_one()
+        action = self.env["ir.actions.actions"]._for_xml_id(
+            "serial_correspondence.serial_correspondence_letter_action"
+        )
+        action["domain"] = [
+            ("correspondence_id", "=", self.id),
+            ("state", "=", "created"),
+        ]
+        action["context"] = {"create": False}
+        return action
+
+    def action_finalize(self):
+        """Serial letters: the document becomes unchangeable, and every
+        contact's history records the letter."""
+        letters = self.filtered(lambda record: record.kind == workflow.LETTER)
+        for record in letters:
+            if record.can_finalize and record.document_outdated:
+                record._update_letter_document()
+        result = super().action_finalize()
+        for record in letters:
+            record._archive_letter_document()
+            record._log_letters_on_contacts()
+        return result
+
+    def action_verify_document(self):
+        """Check the archived document against its recorded checksum."""
+        self.ensure_one()
+        intact = self._verify_archived_document()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success" if intact else "danger",
+                "sticky": not intact,
+                "message": _("The archived document is unchanged.")
+                if intact
+                else _("The archived document does not match its checksum."),
+            },
+        }
+
+    # ------------------------------------------------------------------
+    # starting
+    # ------------------------------------------------------------------
+
+    def _check_ready_to_generate(self):
+        missing = []
+        if not self.subject:
+            missing.append(_("a subject"))
+        if not self.template_id:
+            missing.append(_("a template"))
+        if missing:
+            raise UserError(
+                _(
+                    "Before generating the letters, give %(name)s %(missing)s.",
+                    name=self.display_name,
+                    missing=_(" and ").join(missing),
+                )
+            )
+        if not self.recipient_count:
+            raise UserError(
+                _("%(name)s has no recipients to write to.", name=self.display_name)
+            )
+        if self.env["ir.actions.report"].get_wkhtmltopdf_state() == "install":
+            raise UserError(
+                _(
+                    "Letters cannot be printed: wkhtmltopdf is not installed on "
+                    "the server. Ask your administrator to install it."
+                )
+            )
+        sample = (
+            self.env["serial.correspondence.recipient"]
+            .search([("correspondence_id", "=", self.id)], order="id", limit=1)
+            .partner_id
+        )
+        _rendered, failures = self._render_letters(sample)
+        if failures:
+            raise UserError(
+                _(
+                    "The template cannot be rendered: %(error)s",
+                    error=failures[sample.id],
+                )
+            )
+
+    def _discard_letters(self):
+        """Delete the document, its parts and every generated letter; all
+        recipients are to be evaluated again."""
+        document = self.document_attachment_id
+        self._internal_write(
+            {"document_attachment_id": False, "document_page_count": 0}
+        )
+        document.sudo().unlink()
+        self.sudo().letter_part_ids.unlink()
+        self.recipient_ids.with_context(serial_correspondence_internal=True).write(
+            {
+                "state": "pending",
+                "reason": False,
+                "processed_at": False,
+                "letter_subject": False,
+                "letter_body": False,
+                "letter_edited": False,
+                "letter_page_count": 0,
+            }
+        )
+
+    def _number_letters(self):
+        """Give every recipient its position in the chosen sort order."""
+        Recipient = self.env["serial.correspondence.recipient"]
+        Recipient.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT r.id, p.name, p.zip, p.country_id, c.code
+                  FROM serial_correspondence_recipient r
+                  JOIN res_partner p ON p.id = r.partner_id
+             LEFT JOIN res_country c ON c.id = p.country_id
+                 WHERE r.correspondence_id = %s
+                """,
+                self.id,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        home = self.company_id.country_id.id
+        if self.sort_order == "zip":
+
+            def key(row):
+                return ((row[2] or "").strip() or "\uffff", _sort_text(row[1]), row[0])
+
+        elif self.sort_order == "country_zip":
+            # domestic mail first, then by country: postal presort
+
+            def key(row):
+                return (
+                    row[3] != home,
+                    row[4] or "\uffff",
+                    (row[2] or "").strip() or "\uffff",
+                    _sort_text(row[1]),
+                    row[0],
+                )
+
+        else:
+
+            def key(row):
+                return (_sort_text(row[1]), row[0])
+
+        ids = [row[0] for row in sorted(rows, key=key)]
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE serial_correspondence_recipient r
+                   SET letter_sequence = v.position
+                  FROM unnest(%s::int[], %s::int[]) AS v(id, position)
+                 WHERE r.id = v.id
+                """,
+                ids,
+                list(range(1, len(ids) + 1)),
+            )
+        )
+        Recipient.browse(ids).invalidate_recordset(["letter_sequence"])
+
+    # ------------------------------------------------------------------
+    # the generation jobs
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _letter_part_size(self, output="letters", label_sheet=None):
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("serial_correspondence.letter_part_size")
+        )
+        try:
+            size = max(int(value), 1) if value else DEFAULT_LETTER_PART_SIZE
+        except ValueError:
+            size = DEFAULT_LETTER_PART_SIZE
+        if output == "labels":
+            # whole sheets: the labels of the next part start on a new sheet
+            per_sheet = LABEL_SHEETS[label_sheet].per_sheet
+            size = math.ceil(size / per_sheet) * per_sheet
+        return size
+
+    def _enqueue_letters_part(self, part_number):
+        job = self.with_delay(
+            channel=LETTER_CHANNEL,
+            description=_(
+                "Generate letters (part %(part)s) of %(name)s",
+                part=part_number,
+                name=self.display_name,
+            ),
+            identity_key=(
+                f"serial_correspondence_letters-{self.id}-{self.letter_run}-{part_number}"
+            ),
+        )._generate_letters_part(self.letter_run, part_number)
+        uuid = getattr(job, "uuid", None)
+        if uuid:
+            self._internal_write({"job_uuid": uuid})
+
+    def _enqueue_letter_assembly(self):
+        job = self.with_delay(
+            channel=LETTER_CHANNEL,
+            description=_(
+                "Put the document of %(name)s together", name=self.display_name
+            ),
+            identity_key=f"serial_correspondence_letters-{self.id}-{self.letter_run}-document",
+        )._assemble_letter_document(self.letter_run)
+        uuid = getattr(job, "uuid", None)
+        if uuid:
+            self._internal_write({"job_uuid": uuid})
+
+    def _generate_letters_part(self, run, part_number):
+        """Job: evaluate the next pending recipients in sort order until a
+        part's worth of letters is created, print them, queue what follows."""
+        self.ensure_one()
+        if self.letter_run != run or self.state != "in_progress":
+            return _("Nothing to do: this generation run is over.")
+        Part = self.env["serial.correspondence.letter.part"].sudo()
+        if Part.search_count(
+            [("correspondence_id", "=", self.id), ("sequence", "=", part_number)]
+        ):
+            return _("Nothing to do: this part has already been printed.")
+        size = self._letter_part_size(self.output, self.label_sheet)
+        Recipient = self.env["serial.correspondence.recipient"]
+        printable = Recipient.browse()
+        while len(printable) < size:
+            batch = Recipient.search(
+                [("correspondence_id", "=", self.id), ("state", "=", "pending")],
+                order="letter_sequence, id",
+                limit=size - len(printable),
+            )
+            if not batch:
+                break
+            printable |= self._evaluate_letter_recipients(batch)
+        if printable:
+            sequences = printable.mapped("letter_sequence")
+            part = Part.create(
+                {
+                    "correspondence_id": self.id,
+                    "sequence": part_number,
+                    "first_sequence": min(sequences),
+                    "last_sequence": max(sequences),
+                    "output": self.output,
+                    "label_sheet": self.label_sheet,
+                }
+            )
+            self._print_part(part)
+        if Recipient.search_count(
+            [("correspondence_id", "=", self.id), ("state", "=", "pending")], limit=1
+        ):
+            self._enqueue_letters_part(part_number + 1)
+            return _("Part %(part)s printed, continuing.", part=part_number)
+        self._enqueue_letter_assembly()
+        return _("All letters printed.")
+
+    def _evaluate_letter_recipients(self, batch):
+        """Record who is excluded or in error; render the letters of the
+        others and mark them created. Returns the created ones."""
+        before = batch._letter_outcome_before_rendering(self.purpose)
+        by_outcome = {}
+        for recipient, outcome in before.items():
+            by_outcome[outcome] = (
+                by_outcome.get(outcome, recipient.browse()) | recipient
+            )
+        for (state, reason), recipients in by_outcome.items():
+            recipients._set_outcome(state, reason)
+        candidates = batch.filtered(lambda recipient: recipient not in before)
+        if self.output == "labels":
+            # a label is the address only
+            candidates._set_outcome("created")
+            return candidates
+        rendered, failures = self._render_letters(candidates.partner_id)
+        created = candidates.browse()
+        for recipient in candidates:
+            partner_id = recipient.partner_id.id
+            if partner_id in failures:
+                recipient._set_outcome(
+                    "error",
+                    _(
+                        "The template cannot be rendered for this contact: %(error)s",
+                        error=failures[partner_id],
+                    ),
+                )
+                continue
+            subject, body = rendered[partner_id]
+            recipient._set_outcome("created", letter_subject=subject, letter_body=body)
+            created |= recipient
+        return created
+
+    def _assemble_letter_document(self, run):
+        """Job: put the printed parts together into the document and record
+        the outcome."""
+        self.ensure_one()
+        if self.letter_run != run or self.state != "in_progress":
+            return _("Nothing to do: this generation run is over.")
+        self._write_letter_document()
+        self.invalidate_recordset()
+        created, excluded, errors = (
+            self.created_count,
+            self.excluded_count,
+            self.error_count,
+        )
+        self._internal_write({"job_uuid": False})
+        self._apply_event(workflow.outcome_event(self.kind, excluded, errors))
+        self._notify_letters_generated(created, excluded, errors)
+        return _(
+            "%(created)s letters created, %(excluded)s excluded, "
+            "%(error)s with errors.",
+            created=created,
+            excluded=excluded,
+            error=errors,
+        )
+
+    def _notify_letters_generated(self, created, excluded, errors):
+        what = _("labels") if self.output == "labels" else _("letters")
+        body = _(
+            "Generated: %(created)s %(what)s created, %(excluded)s recipients "
+            "excluded, %(error)s with errors (%(pages)s pages).",
+            created=created,
+            what=what,
+            excluded=excluded,
+            error=errors,
+            pages=self.document_page_count,
+        )
+        self.message_post(body=body, subtype_xmlid="mail.mt_note")
+        self.env.user._bus_send(
+            "serial_correspondence/import_done",
+            {"id": self.id, "title": _("Letters generated"), "message": body},
+        )
+
+    # ------------------------------------------------------------------
+    # rendering the letters' text
+    # ------------------------------------------------------------------
+
+    def _render_letters(self, partners):
+        """Render subject and body for ``partners``: ``({partner_id: (subject,
+        body)}, {partner_id: error})``; one by one only when the batch fails,
+        to name the contacts the template fails for."""
+        self.ensure_one()
+        try:
+            return self._render_letters_batch(partners), {}
+        except Exception:
+            _logger.info("Batch rendering failed for %s, rendering one by one", self)
+        rendered, failures = {}, {}
+        for partner in partners:
+            try:
+                rendered.update(self._render_letters_batch(partner))
+            except Exception as error:
+                failures[partner.id] = str(error) or error.__class__.__name__
+        return rendered, failures
+
+    def _render_letters_batch(self, partners):
+        template = self.template_id.sudo()
+        res_ids = partners.ids
+        if not res_ids:
+            return {}
+        if "{{" in (self.subject or ""):
+            subjects = template._render_template(
+                self.subject, "res.partner", res_ids, engine="inline_template"
+            )
+        else:
+            subjects = dict.fromkeys(res_ids, self.subject)
+        bodies = template._render_field("body_html", res_ids, compute_lang=True)
+        return {pid: (subjects[pid], bodies[pid]) for pid in res_ids}
+
+    # ------------------------------------------------------------------
+    # printing
+    # ------------------------------------------------------------------
+
+    def _print_part(self, part):
+        """Print the letters (or labels) of ``part`` into its PDF."""
+        part = part.sudo()
+        recipients = part._recipients(self.env)
+        if part.output == "labels":
+            sheet = LABEL_SHEETS[part.label_sheet]
+            pdf = letter_pdf.html_to_pdf(
+                self._labels_html(recipients, part.label_sheet), LABEL_MARGINS_MM
+            )
+            pages = math.ceil(len(recipients) / sheet.per_sheet)
+            page_counts = {}
+        else:
+            pdf, page_counts = self._print_letters(recipients)
+            pages = sum(page_counts.values())
+        recipients = recipients.filtered(lambda r: r.state == "created")
+        if not recipients:
+            part.unlink()
+            return
+        for count in set(page_counts.values()):
+            recipients.filtered(
+                lambda r, c=count: page_counts.get(r) == c
+            ).with_context(serial_correspondence_internal=True).write(
+                {"letter_page_count": count}
+            )
+        part.write(
+            {
+                "pdf": base64.b64encode(pdf),
+                "page_count": pages,
+                "letter_count": len(recipients),
+                "outdated": False,
+            }
+        )
+
+    def _print_letters(self, recipients):
+        """Print letters in one wkhtmltopdf call and number the pages of the
+        letters longer than a page. Returns ``(pdf, {recipient: pages})``."""
+        try:
+            pdf = letter_pdf.html_to_pdf(
+                self._letters_html(recipients), LETTER_MARGINS_MM
+            )
+            total, starts = letter_pdf.letter_starts(pdf)
+            if len(starts) != len(recipients) or starts[0] != 0:
+                raise letter_pdf.PdfRenderingError(
+                    f"found {len(starts)} letter starts for {len(recipients)} letters"
+                )
+        except letter_pdf.PdfRenderingError as error:
+            _logger.warning(
+                "%s: printing %s letters together failed (%s), "
+                "printing them one by one",
+                self,
+                len(recipients),
+                error,
+            )
+            return self._print_letters_one_by_one(recipients)
+        ends = [*starts[1:], total]
+        counts = {
+            r: end - start
+            for r, start, end in zip(recipients, starts, ends, strict=True)
+        }
+        stamps = self._page_number_stamps(recipients, counts, starts)
+        if stamps:
+            pdf = letter_pdf.stamp_pdf(pdf, stamps, title=self.display_name)
+        return pdf, counts
+
+    def _print_letters_one_by_one(self, recipients):
+        pdfs, counts, stamps = [], {}, {}
+        for recipient in recipients:
+            try:
+                pdf = letter_pdf.html_to_pdf(
+                    self._letters_html(recipient), LETTER_MARGINS_MM
+                )
+                total, _starts = letter_pdf.letter_starts(pdf)
+            except letter_pdf.PdfRenderingError as error:
+                recipient._set_outcome(
+                    "error",
+                    _("The letter cannot be printed: %(error)s", error=str(error)),
+                )
+                continue
+            counts[recipient] = total
+            page_stamps = self._page_number_stamps(recipient, {recipient: total}, [0])
+            if page_stamps:
+                stamps[len(pdfs)] = page_stamps
+            pdfs.append(pdf)
+        if not pdfs:
+            return b"", counts
+        with tempfile.TemporaryFile() as out:
+            letter_pdf.merge_pdfs(pdfs, out, title=self.display_name, stamps=stamps)
+            out.seek(0)
+            return out.read(), counts
+
+    def _page_number_stamps(self, recipients, counts, starts):
+        """ "Page 1 of 2" on every page of the letters with more than one
+        page, in the contact's language: ``{page index: (text, x, y)}``."""
+        x, y = letter_pdf.page_number_position()
+        stamps = {}
+        for recipient, start in zip(recipients, starts, strict=True):
+            pages = counts[recipient]
+            if pages < 2:
+                continue
+            env = self.with_context(lang=self._letter_lang(recipient)).env
+            for page in range(pages):
+                text = env._("Page %(page)s of %(pages)s", page=page + 1, pages=pages)
+                stamps[start + page] = (text, x, y)
+        return stamps
+
+    def _letter_lang(self, recipient):
+        installed = dict(self.env["res.lang"].get_installed())
+        lang = recipient.partner_id.lang
+        return lang if lang in installed else self.env.lang or "en_US"
+
+    def _letterhead_values(self):
+        """The sender: the company's name, address and contact data, logo."""
+        company = self.company_id
+        logo = False
+        if company.logo:
+            raw = base64.b64decode(company.logo)
+            mimetype = guess_mimetype(raw, default="image/png")
+            logo = f"data:{mimetype};base64,{company.logo.decode()}"
+        city_line = " ".join(part for part in (company.zip, company.city) if part)
+        return {
+            "company": company,
+            "name": company.name,
+            "logo": logo,
+            "address": [
+                line for line in (company.street, company.street2, city_line) if line
+            ],
+            "return_address": " · ".join(
+                part for part in (company.name, company.street, city_line) if part
+            ),
+            "country": company.country_id,
+            "phone": company.phone,
+            "email": company.email,
+            "website": company.website,
+            "vat": company.vat,
+        }
+
+    def _letter_pages_html(self, recipients):
+        """The HTML of the letters to ``recipients``, one after the other, each
+        in its contact's language."""
+        letterhead = self._letterhead_values()
+        home = letterhead["country"]
+        QWeb = self.env["ir.qweb"]
+        runs = []
+        for recipient in recipients:
+            lang = self._letter_lang(recipient)
+            if not runs or runs[-1][0] != lang:
+                runs.append((lang, []))
+            partner = recipient.partner_id
+            foreign = partner.country_id and partner.country_id != home
+            return_address = letterhead["return_address"]
+            if foreign and home:
+                return_address = f"{return_address} · {(home.name or '').upper()}"
+            address_lines = partner._serial_letter_address_lines(home)
+            runs[-1][1].append(
+                {
+                    "recipient": recipient,
+                    "address_lines": address_lines,
+                    "address_class": "sc-address sc-address-long"
+                    if len(address_lines) > 6
+                    else "sc-address",
+                    "return_address": return_address,
+                    "subject": recipient.letter_subject or self.subject or "",
+                    "body": Markup(recipient.letter_body or ""),
+                    "date": format_date(
+                        self.env,
+                        self.letter_date or fields.Date.today(),
+                        lang_code=lang,
+                    ),
+                }
+            )
+        return Markup("").join(
+            QWeb.with_context(lang=lang)._render(
+                "serial_correspondence.letter_pages",
+                {"letters": letters, "letterhead": letterhead},
+            )
+            for lang, letters in runs
+        )
+
+    def _letters_html(self, recipients):
+        """A complete, self-contained HTML document of the letters."""
+        return self.env["ir.qweb"]._render(
+            "serial_correspondence.letter_document",
+            {
+                "title": self.display_name,
+                "zoom": letter_pdf.css_zoom(),
+                "pages": self._letter_pages_html(recipients),
+            },
+        )
+
+    def _labels_html(self, recipients, label_sheet):
+        sheet = LABEL_SHEETS[label_sheet]
+        home = self.company_id.country_id
+        sheets = []
+        for index, recipient in enumerate(recipients):
+            if index % sheet.per_sheet == 0:
+                sheets.append([])
+            top, left = sheet.position(index)
+            sheets[-1].append(
+                {
+                    "top": round(top, 3),
+                    "left": round(left, 3),
+                    "lines": recipient.partner_id._serial_letter_address_lines(home),
+                }
+            )
+        return self.env["ir.qweb"]._render(
+            "serial_correspondence.label_document",
+            {
+                "title": self.display_name,
+                "zoom": letter_pdf.css_zoom(),
+                "sheet": sheet,
+                "sheets": sheets,
+                "sheet_height": round(sheet.top + sheet.rows * sheet.pitch_y, 3),
+            },
+        )
+
+    # ------------------------------------------------------------------
+    # the document
+    # ------------------------------------------------------------------
+
+    def _document_filename(self):
+        name = self.subject or _("Serial letter")
+        if self.output == "labels":
+            name = _("%(name)s - labels", name=name)
+        safe = re.sub(r'[\\/:*?"<>|\r\n]+', " ", name).strip()
+        return f"{safe} {self.letter_date or fields.Date.today()}.pdf"
+
+    def _write_letter_document(self):
+        """Put the parts together into the document (the same attachment when
+        it is updated after edits)."""
+        parts = self.sudo().letter_part_ids.sorted("sequence")
+        document = self.document_attachment_id.sudo()
+        if not parts:
+            self._internal_write(
+                {"document_attachment_id": False, "document_page_count": 0}
+            )
+            document.unlink()
+            return
+        with tempfile.TemporaryFile() as out:
+            pages = letter_pdf.merge_pdfs(
+                (part._pdf_bytes() for part in parts), out, title=self.display_name
+            )
+            out.seek(0)
+            raw = out.read()
+        values = {
+            "name": self._document_filename(),
+            "raw": raw,
+            "mimetype": "application/pdf",
+        }
+        if document:
+            document.write(values)
+        else:
+            document = (
+                self.env["ir.attachment"]
+                .sudo()
+                .create(dict(values, res_model=self._name, res_id=self.id))
+            )
+        self._internal_write(
+            {"document_attachment_id": document.id, "document_page_count": pages}
+        )
+
+    def _update_letter_document(self):
+        """Print the parts with edited letters again, then the document."""
+        outdated = self.sudo().letter_part_ids.filtered("outdated")
+        if not outdated:
+            return False
+        for part in outdated.sorted("sequence"):
+            self._print_part(part)
+        self._write_letter_document()
+        return True
+
+    # ------------------------------------------------------------------
+    # finalizing
+    # ------------------------------------------------------------------
+
+    def _archive_letter_document(self):
+        """Keep the document unchangeable, with its checksum; the parts go."""
+        self.sudo().letter_part_ids.unlink()
+        document = self.document_attachment_id.sudo()
+        if not document:
+            return
+        checksum = hashlib.sha256(document.raw).hexdigest()
+        document.with_context(serial_correspondence_internal=True).write(
+            {"serial_correspondence_archived": True}
+        )
+        self._internal_write({"document_checksum": checksum})
+        self.message_post(
+            body=_(
+                "Finalized: the document %(name)s is archived and can no longer be "
+                "changed (SHA-256 %(checksum)s).",
+                name=document.name,
+                checksum=checksum,
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+
+    def _verify_archived_document(self):
+        self.ensure_one()
+        document = self.document_attachment_id.sudo()
+        if not (document and self.document_checksum):
+            return False
+        return hashlib.sha256(document.raw).hexdigest() == self.document_checksum
+
+    def _log_letters_on_contacts(self):
+        """ "Letter sent" in the history of every contact who got a letter,
+        with the date and a link to the serial letter."""
+        recipients = self.recipient_ids.filtered(lambda r: r.state == "created")
+        if not recipients:
+            return
+        body = Markup(_("Serial letter %(link)s sent on %(date)s.")) % {
+            "link": self._get_html_link(),
+            "date": format_date(self.env, fields.Date.context_today(self)),
+        }
+        partners = recipients.partner_id
+        messages = partners._message_log_batch(
+            bodies=dict.fromkeys(partners.ids, body),
+            author_id=self.env.user.partner_id.id,
+            message_type="comment",
+        )
+        message_by_partner = {message.res_id: message.id for message in messages}
+        recipient_ids = recipients.ids
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE serial_correspondence_recipient r
+                   SET message_id = v.message_id
+                  FROM unnest(%s::int[], %s::int[]) AS v(id, message_id)
+                 WHERE r.id = v.id
+                """,
+                recipient_ids,
+                [message_by_partner[r.partner_id.id] for r in recipients],
+            )
+        )
+        recipients.invalidate_recordset(["message_id"])
