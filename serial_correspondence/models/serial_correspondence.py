@@ -478,6 +478,26 @@ class SerialCorrespondence(models.Model):
                 data["notif"] = "inbox"
         return recipients
 
+    def _render_per_partner(self, partners, render_batch):
+        """Render with ``render_batch(partners)`` -> ``{partner_id: value}``.
+
+        Returns ``(rendered, {partner_id: error})``: the whole batch at once;
+        only when that fails is each contact rendered alone, to name the ones
+        the template fails for.
+        """
+        self.ensure_one()
+        try:
+            return render_batch(partners), {}
+        except Exception:  # any template error: see below
+            _logger.info("Batch rendering failed for %s, rendering one by one", self)
+        rendered, failures = {}, {}
+        for partner in partners:
+            try:
+                rendered.update(render_batch(partner))
+            except Exception as error:  # reported to the user
+                failures[partner.id] = str(error) or error.__class__.__name__
+        return rendered, failures
+
     # ------------------------------------------------------------------
     # creation from the contacts list
     # ------------------------------------------------------------------

@@ -512,20 +512,8 @@ class SerialCorrespondence(models.Model):
 
     def _render_letters(self, partners):
         """Render subject and body for ``partners``: ``({partner_id: (subject,
-        body)}, {partner_id: error})``; one by one only when the batch fails,
-        to name the contacts the template fails for."""
-        self.ensure_one()
-        try:
-            return self._render_letters_batch(partners), {}
-        except Exception:
-            _logger.info("Batch rendering failed for %s, rendering one by one", self)
-        rendered, failures = {}, {}
-        for partner in partners:
-            try:
-                rendered.update(self._render_letters_batch(partner))
-            except Exception as error:
-                failures[partner.id] = str(error) or error.__class__.__name__
-        return rendered, failures
+        body)}, {partner_id: error})``."""
+        return self._render_per_partner(partners, self._render_letters_batch)
 
     def _render_letters_batch(self, partners):
         template = self.template_id.sudo()

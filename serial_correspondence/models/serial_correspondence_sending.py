@@ -153,24 +153,9 @@ class SerialCorrespondence(models.Model):
     # ------------------------------------------------------------------
 
     def _render_emails(self, partners):
-        """Render subject and body for ``partners``.
-
-        Returns ``({partner_id: (subject, body)}, {partner_id: error})``. The
-        whole batch is rendered at once; only when that fails is each contact
-        rendered alone, to name the ones the template fails for.
-        """
-        self.ensure_one()
-        try:
-            return self._render_emails_batch(partners), {}
-        except Exception:
-            _logger.info("Batch rendering failed for %s, rendering one by one", self)
-        rendered, failures = {}, {}
-        for partner in partners:
-            try:
-                rendered.update(self._render_emails_batch(partner))
-            except Exception as error:
-                failures[partner.id] = str(error) or error.__class__.__name__
-        return rendered, failures
+        """Render subject and body for ``partners``: ``({partner_id: (subject,
+        body)}, {partner_id: error})``."""
+        return self._render_per_partner(partners, self._render_emails_batch)
 
     def _render_emails_batch(self, partners):
         template = self.template_id.sudo()
