@@ -411,6 +411,18 @@ class TestE2ESendingLimits(BaseCase):
         handed over: a send log row belongs to the run of its serial e-mail
         that started last before it (the runs of one serial e-mail follow one
         another; each sends only once it holds the serial e-mail's lock)."""
+        # the last run commits the outcome before queue_job marks it done
+        self.server.wait_for(
+            lambda: (
+                not self.server.sql_value(
+                    "SELECT count(*) FROM queue_job WHERE method_name = '_send_emails'"
+                    " AND state IN ('pending', 'enqueued', 'started')"
+                    " AND (eta IS NULL OR eta <= now() AT TIME ZONE 'UTC')"
+                )
+            ),
+            30,
+            "the send jobs to be marked done",
+        )
         runs = [
             {"id": id_, "started": _epoch(started), "done": _epoch(done), "sent": 0}
             for id_, started, done in self.server.sql(
