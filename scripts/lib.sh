@@ -29,6 +29,11 @@ find_odoo() {
         candidates=("$ODOO_PYTHON")
     else
         candidates=(python3.12 python3 python3.11)
+        # Pythons that are installed but not on the PATH (pyenv, /usr/local)
+        local extra
+        for extra in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/python3 /usr/local/bin/python3.1[0-9]; do
+            [ -x "$extra" ] && candidates+=("$extra")
+        done
     fi
     for py in "${candidates[@]}"; do
         command -v "$py" >/dev/null 2>&1 || continue
