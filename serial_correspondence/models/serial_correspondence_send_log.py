@@ -115,15 +115,21 @@ class SerialCorrespondenceSendLog(models.Model):
         return self.env.cr.fetchone()
 
     @api.model
-    def _reserve(self, correspondence, mail_server_id, email_domain, now=None):
+    def _reserve(
+        self, correspondence, mail_server_id, email_domain, now=None, limits=None
+    ):
         """Take one e-mail of the budget, or say when there is room again.
 
-        Returns ``None`` when reserved (a row is written, committed with the
-        caller's transaction), else ``(resume_at, scope)`` with ``scope``
-        "global" or "domain". The caller's next commit releases the lock.
+        Returns the id of the row written (committed with the caller's
+        transaction) when reserved, else ``(resume_at, scope)`` with
+        ``scope`` "global" or "domain". ``limits``: those of
+        ``mail_server_id`` when the caller already has them (``_limits``).
+        The caller's next commit releases the lock.
         """
         now = now or datetime.datetime.utcnow()
-        max_emails, window, max_per_domain, server_scope = self._limits(mail_server_id)
+        max_emails, window, max_per_domain, server_scope = limits or self._limits(
+            mail_server_id
+        )
         if max_emails or max_per_domain:
             self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(%s)", BUDGET_LOCK))
             if max_emails:
@@ -142,6 +148,7 @@ class SerialCorrespondenceSendLog(models.Model):
                 INSERT INTO serial_correspondence_send_log
                     (sent_at, mail_server_id, email_domain, correspondence_id)
                 VALUES (%s, %s, %s, %s)
+             RETURNING id
                 """,
                 now,
                 mail_server_id or None,
@@ -149,7 +156,7 @@ class SerialCorrespondenceSendLog(models.Model):
                 correspondence.id,
             )
         )
-        return None
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def _remaining(self, mail_server_id=False, now=None):
@@ -162,42 +169,25 @@ class SerialCorrespondenceSendLog(models.Model):
         return max(max_emails - count, 0)
 
     @api.model
-    def _confirm(self, correspondence, email_domain, now=None):
-        """Date the newest reservation of ``correspondence`` at the moment
-        the mail server took its message: the windows then count e-mails by
-        when the receiving server got them, so it never sees more than the
-        limit in a window, whatever time each hand-over took (until then the
-        reservation counts from when it was made)."""
+    def _confirm(self, log_id, handed_over_at):
+        """Date a reservation at the moment the mail server took its message:
+        the windows then count e-mails by when the receiving server got them,
+        so it never sees more than the limit in a window, whatever time each
+        hand-over took (until then the reservation counts from when it was
+        made)."""
         self.env.cr.execute(
             SQL(
-                """
-                UPDATE serial_correspondence_send_log SET sent_at = %s
-                 WHERE id = (SELECT id FROM serial_correspondence_send_log
-                              WHERE correspondence_id = %s
-                                AND email_domain IS NOT DISTINCT FROM %s
-                              ORDER BY sent_at DESC, id DESC LIMIT 1)
-                """,
-                now or datetime.datetime.utcnow(),
-                correspondence.id,
-                email_domain,
+                "UPDATE serial_correspondence_send_log SET sent_at = %s WHERE id = %s",
+                handed_over_at,
+                log_id,
             )
         )
 
     @api.model
-    def _release(self, correspondence, email_domain):
-        """Give back the newest reservation of a message the server did not take."""
+    def _release(self, log_id):
+        """Give back the reservation of a message the server did not take."""
         self.env.cr.execute(
-            SQL(
-                """
-                DELETE FROM serial_correspondence_send_log
-                 WHERE id = (SELECT id FROM serial_correspondence_send_log
-                              WHERE correspondence_id = %s
-                                AND email_domain IS NOT DISTINCT FROM %s
-                              ORDER BY sent_at DESC, id DESC LIMIT 1)
-                """,
-                correspondence.id,
-                email_domain,
-            )
+            SQL("DELETE FROM serial_correspondence_send_log WHERE id = %s", log_id)
         )
 
     @api.autovacuum

@@ -17,6 +17,7 @@ The commits below are the point of this job (its job function has
 
 # pylint: disable=invalid-commit
 
+import dataclasses
 import datetime
 import logging
 import math
@@ -28,7 +29,8 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, email_normalize, formataddr
+from odoo.tools import SQL, email_normalize, formataddr, html2plaintext
+from odoo.tools.mail import generate_tracking_message_id
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -341,41 +343,106 @@ class SerialCorrespondence(models.Model):
                     error=failures[recipient.partner_id.id],
                 ),
             )
+        # everything the sending loop needs, as plain values: each commit
+        # below empties the ORM cache, the loop reads nothing back
+        emails = [
+            self._outgoing_email(recipient, *rendered[recipient.partner_id.id])
+            for recipient in sendable
+            if recipient.partner_id.id in rendered
+        ]
         self.env.cr.commit()
-        for recipient in sendable.filtered(lambda r: r.partner_id.id in rendered):
+        for email in emails:
             if run.over():
                 break
-            subject, body = rendered[recipient.partner_id.id]
-            # each commit empties the cache: without its own prefetch set, a
-            # recipient would read the whole batch's contacts again every time
-            self._deliver(recipient.with_prefetch(), subject, body, run)
+            # BudgetExhausted and TemporaryDeliveryFailure leave no outcome
+            # unrecorded: the claim that raises them records the previous one
+            self._deliver(email, run)
+        if run.outcome:
+            self._record_outcome(run)
         self.env.cr.commit()
+        self.env.invalidate_all()
 
-    def _claim_for_delivery(self, recipient, run):
-        """Take one e-mail of the sending budget, mark ``recipient`` as being
-        delivered and commit; False when another run got to it first.
-
-        Raises BudgetExhausted when the limits allow no more e-mails now;
-        a recipient whose domain has used up its share is skipped for this
-        run (``run.skipped``) and False is returned."""
-        cr = self.env.cr
-        # count the budget in a transaction of its own that reads what is
-        # committed once the budget lock is granted: under Odoo's REPEATABLE
-        # READ the count would use the snapshot taken when the transaction
-        # began (before the lock) and miss what other senders reserved
-        # meanwhile, going over the limit when several send at once
-        cr.commit()
-        if not self.env.registry.in_test_mode():
-            cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
-        reserved = self.env["serial.correspondence.send.log"]._reserve(
-            self, run.sender.mail_server_id, _email_domain(recipient.partner_id.email)
+    def _outgoing_email(self, recipient, subject, body):
+        """The e-mail for one recipient, as plain values."""
+        partner = recipient.partner_id
+        email = email_normalize(partner.email)
+        headers = {"Return-Path": (self.company_id or self.env.company).bounce_email}
+        if self.purpose == "advertising":
+            footer, unsubscribe_headers = self._unsubscribe_parts(partner)
+            body = Markup(body or "") + footer
+            headers.update(unsubscribe_headers)
+        return _OutgoingEmail(
+            recipient_id=recipient.id,
+            partner_id=partner.id,
+            record_name=partner.display_name,
+            email_to=formataddr((partner.name or "", email)),
+            domain=_email_domain(email),
+            subject=subject,
+            body=str(body or ""),
+            headers={key: value for key, value in headers.items() if value},
         )
-        if reserved:
+
+    def _deliver(self, email, run):
+        """Claim ``email``'s recipient (committed), hand the e-mail to the
+        mail server, and keep its outcome for the next commit."""
+        sender = run.sender
+        sender.session()  # connect before claiming: nothing is lost
+        if not self._claim_for_delivery(email, run):
+            return
+        try:
+            sender.send(email)
+        except smtplib.SMTPServerDisconnected as error:
+            self._release_claim(email)
+            sender.reset()
+            raise TemporaryDeliveryFailure(
+                _("the connection was closed: %(error)s", error=error)
+            ) from error
+        except MailDeliveryException as error:
+            code, answer = _smtp_answer(error)
+            if code and 400 <= code < 500:
+                self._release_claim(email)
+                raise TemporaryDeliveryFailure(answer) from error
+            email.outcome = (
+                "error",
+                _("The mail server refused the e-mail: %(answer)s", answer=answer),
+            )
+        else:
+            email.outcome = ("sent", False)
+        email.handed_over_at = datetime.datetime.utcnow()
+        run.outcome = email
+        run.sent += 1
+
+    def _claim_for_delivery(self, email, run):
+        """Record the previous hand-over's outcome, take one e-mail of the
+        sending budget, mark ``email``'s recipient as being delivered, and
+        commit: one transaction per e-mail. False when the recipient is not
+        claimed (another run got to it first, or its domain has used up its
+        share: then it is skipped for this run, ``run.skipped``).
+
+        Raises BudgetExhausted when the limits allow no more e-mails now."""
+        cr = self.env.cr
+        if run.limited:
+            # count the budget in a transaction of its own that reads what
+            # is committed once the budget lock is granted: under Odoo's
+            # REPEATABLE READ the count would use the snapshot taken when
+            # the transaction began (before the lock) and miss what other
+            # senders reserved meanwhile, going over the limit when several
+            # send at once
+            cr.commit()
+            if not self.env.registry.in_test_mode():
+                cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+        if run.outcome:
+            self._record_outcome(run)
+        reserved = self.env["serial.correspondence.send.log"]._reserve(
+            self, run.sender.mail_server_id, email.domain, limits=run.limits
+        )
+        if isinstance(reserved, tuple):
             resume_at, scope = reserved
             if scope == "global":
                 raise BudgetExhausted(resume_at)
-            run.skip(recipient, resume_at)
+            run.skip(email.recipient_id, resume_at)
             return False
+        email.log_id = reserved
         cr.execute(
             SQL(
                 """
@@ -384,60 +451,82 @@ class SerialCorrespondence(models.Model):
                  WHERE id = %s AND state = 'pending' AND send_started_at IS NULL
              RETURNING id
                 """,
-                recipient.id,
+                email.recipient_id,
             )
         )
-        claimed = bool(cr.fetchone())
-        if not claimed:
-            self.env["serial.correspondence.send.log"]._release(
-                self, _email_domain(recipient.partner_id.email)
-            )
+        if not cr.fetchone():
+            self.env["serial.correspondence.send.log"]._release(email.log_id)
             return False
         cr.commit()
-        recipient.invalidate_recordset(["send_started_at"])
-        return claimed
+        return True
 
-    def _deliver(self, recipient, subject, body, run):
-        sender = run.sender
-        session = sender.session()  # connect before claiming: nothing is lost
-        if not self._claim_for_delivery(recipient, run):
-            return
-        mail = (
-            self.env["mail.mail"]
-            .sudo()
-            .create(self._mail_values(recipient.partner_id, subject, body, sender))
+    def _record_outcome(self, run):
+        """Write the outcome of the last hand-over (``run.outcome``): the
+        recipient's state and reason, the e-mail in the contact's history
+        when it was sent, and the moment the server took it for the budget.
+
+        Plain SQL, in the transaction of the next claim: one commit per
+        e-mail is what makes sending crash-safe, and the ORM's cost per
+        e-mail (reading back, sanitising again what the template rendered)
+        is what made it slow."""
+        email, run.outcome = run.outcome, None
+        state, reason = email.outcome
+        update = SQL(
+            """
+            UPDATE serial_correspondence_recipient
+               SET state = %(state)s, reason = %(reason)s,
+                   processed_at = %(at)s, send_started_at = NULL,
+                   message_id = %(message)s,
+                   write_uid = %(uid)s, write_date = %(at)s
+             WHERE id = %(recipient)s
+            """,
+            state=state,
+            reason=reason or None,
+            at=email.handed_over_at,
+            message=SQL("(SELECT id FROM message)") if state == "sent" else None,
+            uid=self.env.uid,
+            recipient=email.recipient_id,
         )
-        message = mail.mail_message_id  # the mail itself is deleted once sent
-        try:
-            mail._send(smtp_session=session, raise_exception=True)
-        except smtplib.SMTPServerDisconnected as error:
-            self._release_claim(recipient)
-            sender.reset()
-            raise TemporaryDeliveryFailure(
-                _("the connection was closed: %(error)s", error=error)
-            ) from error
-        except MailDeliveryException as error:
-            code, answer = _smtp_answer(error)
-            if code and 400 <= code < 500:
-                self._release_claim(recipient)
-                raise TemporaryDeliveryFailure(answer) from error
-            self.env["serial.correspondence.send.log"]._confirm(
-                self, _email_domain(recipient.partner_id.email)
+        if state == "sent":
+            # the e-mail in the contact's history, with the Message-Id it
+            # went out with (replies find their thread)
+            update = SQL(
+                """
+                WITH message AS (
+                    INSERT INTO mail_message
+                        (model, res_id, record_name, message_type, subtype_id,
+                         author_id, email_from, reply_to, subject, body,
+                         message_id, mail_server_id, is_internal,
+                         email_add_signature, reply_to_force_new, date,
+                         create_uid, create_date, write_uid, write_date)
+                    VALUES ('res.partner', %(partner)s, %(name)s, 'email_outgoing',
+                            %(subtype)s, %(author)s, %(email_from)s, %(email_from)s,
+                            %(subject)s, %(body)s, %(message_id)s, %(server)s,
+                            FALSE, FALSE, FALSE, %(at)s,
+                            %(uid)s, %(at)s, %(uid)s, %(at)s)
+                    RETURNING id
+                )
+                %(update)s
+                """,
+                partner=email.partner_id,
+                name=email.record_name,
+                subtype=run.subtype_id,
+                author=run.author_id,
+                email_from=run.sender.email_from,
+                subject=email.subject,
+                body=email.body,
+                message_id=email.message_id,
+                server=run.sender.mail_server_id or None,
+                at=email.handed_over_at,
+                uid=self.env.uid,
+                update=update,
             )
-            recipient._set_outcome(
-                "error",
-                _("The mail server refused the e-mail: %(answer)s", answer=answer),
-                message_id=message.id,
-            )
-            run.sent += 1
-            return
+        self.env.cr.execute(update)
         self.env["serial.correspondence.send.log"]._confirm(
-            self, _email_domain(recipient.partner_id.email)
+            email.log_id, email.handed_over_at
         )
-        recipient._set_outcome("sent", message_id=message.id)
-        run.sent += 1
 
-    def _release_claim(self, recipient):
+    def _release_claim(self, email):
         """Undo the claim of a message the server did not take, and give its
         e-mail back to the budget."""
         cr = self.env.cr
@@ -446,39 +535,16 @@ class SerialCorrespondence(models.Model):
             SQL(
                 "UPDATE serial_correspondence_recipient SET send_started_at = NULL "
                 "WHERE id = %s AND state = 'pending'",
-                recipient.id,
+                email.recipient_id,
             )
         )
-        self.env["serial.correspondence.send.log"]._release(
-            self, _email_domain(recipient.partner_id.email)
-        )
+        self.env["serial.correspondence.send.log"]._release(email.log_id)
         cr.commit()
         self.env.invalidate_all()
 
-    def _mail_values(self, partner, subject, body, sender):
-        email = email_normalize(partner.email)
-        values = {
-            "subject": subject,
-            "body": body,
-            "body_html": body,
-            "email_from": self.email_from,
-            "email_to": formataddr((partner.name or "", email)),
-            "model": "res.partner",
-            "res_id": partner.id,
-            "record_name": partner.display_name,
-            "message_type": "email_outgoing",
-            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
-            "author_id": self.env.user.partner_id.id,
-            "is_notification": True,
-            "auto_delete": True,
-            "mail_server_id": sender.mail_server_id,
-        }
-        if self.purpose == "advertising":
-            values.update(self._unsubscribe_values(partner, body))
-        return values
-
-    def _unsubscribe_values(self, partner, body):
-        """Unsubscribe link in the body and RFC 8058 one-click headers."""
+    def _unsubscribe_parts(self, partner):
+        """The unsubscribe footer of the body and the RFC 8058 one-click
+        headers for an advertising e-mail to ``partner``."""
         url = self.env["res.partner"]._serial_unsubscribe_url(partner)
         footer = Markup(
             '<p style="font-size: 12px; color: #666;">%s <a href="%s">%s</a></p>'
@@ -487,15 +553,9 @@ class SerialCorrespondence(models.Model):
             url,
             _("Unsubscribe"),
         )
-        return {
-            "body": Markup(body or "") + footer,
-            "body_html": Markup(body or "") + footer,
-            "headers": repr(
-                {
-                    "List-Unsubscribe": f"<{url}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                }
-            ),
+        return footer, {
+            "List-Unsubscribe": f"<{url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 
     def _settle_interrupted_deliveries(self):
@@ -571,13 +631,15 @@ class SerialCorrespondence(models.Model):
 
 class _SendRun:
     """What one job run may do: how long, how many (its fair share of the
-    sending budget), and which recipients wait for their domain's limit."""
+    sending budget), and which recipients wait for their domain's limit;
+    and the outcome of its last hand-over, until it is recorded."""
 
     def __init__(self, correspondence, sender):
         self.sender = sender
         self.sent = 0
         self.skipped = set()
         self.domain_resume_at = None
+        self.outcome = None
         self.batch_size = max(
             correspondence._send_setting("send_batch_size", DEFAULT_SEND_BATCH_SIZE), 1
         )
@@ -585,16 +647,42 @@ class _SendRun:
             "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
         )
         self.quota = correspondence._fair_share(sender.mail_server_id)
+        # read once per run: a change of the limits applies from the next job
+        self.limits = correspondence.env["serial.correspondence.send.log"]._limits(
+            sender.mail_server_id
+        )
+        self.limited = bool(self.limits[0] or self.limits[2])
+        env = correspondence.env
+        self.subtype_id = env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
+        self.author_id = env.user.partner_id.id
 
     def over(self):
         return time.monotonic() >= self.deadline or (
             self.quota is not None and self.sent >= self.quota
         )
 
-    def skip(self, recipient, resume_at):
-        self.skipped.add(recipient.id)
+    def skip(self, recipient_id, resume_at):
+        self.skipped.add(recipient_id)
         if self.domain_resume_at is None or resume_at < self.domain_resume_at:
             self.domain_resume_at = resume_at
+
+
+@dataclasses.dataclass
+class _OutgoingEmail:
+    """One recipient's e-mail, as plain values, and what became of it."""
+
+    recipient_id: int
+    partner_id: int
+    record_name: str
+    email_to: str
+    domain: str
+    subject: str
+    body: str
+    headers: dict
+    message_id: str = ""
+    log_id: int = 0
+    outcome: tuple = ()
+    handed_over_at: datetime.datetime = None
 
 
 class _SmtpSender:
@@ -610,6 +698,27 @@ class _SmtpSender:
         self.smtp_from = smtp_from
         self._session = None
         self._connected = False
+
+    def send(self, email):
+        """Build ``email`` as Odoo builds its mails and hand it to the mail
+        server; raises MailDeliveryException or SMTPServerDisconnected."""
+        mail_server = self.env["ir.mail_server"].sudo()
+        email.message_id = generate_tracking_message_id(
+            f"{email.partner_id}-res.partner"
+        )
+        message = mail_server.build_email(
+            email_from=self.email_from,
+            email_to=[email.email_to],
+            subject=email.subject,
+            body=email.body,
+            body_alternative=html2plaintext(email.body),
+            message_id=email.message_id,
+            subtype="html",
+            headers=email.headers,
+        )
+        mail_server.send_email(
+            message, mail_server_id=self.mail_server_id, smtp_session=self._session
+        )
 
     def session(self):
         if not self._connected:

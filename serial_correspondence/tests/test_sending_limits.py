@@ -51,6 +51,11 @@ class TestSendingLimits(SerialCorrespondenceCase):
         self.run_jobs(record)
         return record
 
+    def assertReserved(self, reserved):
+        """An e-mail of the budget was taken: the id of its log row."""
+        self.assertIsInstance(reserved, int, reserved)
+        self.assertTrue(self.Log.browse(reserved).exists())
+
     # -- accounting ----------------------------------------------------------
 
     def test_window_accounting_slides_with_time(self):
@@ -58,7 +63,7 @@ class TestSendingLimits(SerialCorrespondenceCase):
         record = self.ready_email("Fenster", 1)
         for second in (0, 10, 20):
             at = T0 + datetime.timedelta(seconds=second)
-            self.assertIsNone(self.Log._reserve(record, False, "example.com", now=at))
+            self.assertReserved(self.Log._reserve(record, False, "example.com", now=at))
         # the fourth e-mail must wait until the first leaves the window
         at = T0 + datetime.timedelta(seconds=30)
         self.assertEqual(
@@ -69,30 +74,30 @@ class TestSendingLimits(SerialCorrespondenceCase):
         self.assertEqual(self.Log._remaining(now=at), 0)
         at = T0 + datetime.timedelta(seconds=61)
         self.assertEqual(self.Log._remaining(now=at), 1)
-        self.assertIsNone(self.Log._reserve(record, False, "example.com", now=at))
+        self.assertReserved(self.Log._reserve(record, False, "example.com", now=at))
         self.assertEqual(self.Log._remaining(now=at), 0)
 
     def test_clock_is_the_frozen_time(self):
         self.set_limits(max_emails=1, minutes=0.25)
         record = self.ready_email("Uhr", 1)
         with freeze_time(T0):
-            self.assertIsNone(self.Log._reserve(record, False, "example.com"))
+            self.assertReserved(self.Log._reserve(record, False, "example.com"))
             resume_at, scope = self.Log._reserve(record, False, "example.com")
         self.assertEqual(
             (resume_at, scope), (T0 + datetime.timedelta(seconds=15), "global")
         )
         with freeze_time(T0 + datetime.timedelta(seconds=16)):
-            self.assertIsNone(self.Log._reserve(record, False, "example.com"))
+            self.assertReserved(self.Log._reserve(record, False, "example.com"))
 
     def test_limit_per_recipient_domain(self):
         self.set_limits(per_domain=2, minutes=60)
         record = self.ready_email("Domain", 1)
         for _i in range(2):
-            self.assertIsNone(self.Log._reserve(record, False, "gmx.de", now=T0))
+            self.assertReserved(self.Log._reserve(record, False, "gmx.de", now=T0))
         resume_at, scope = self.Log._reserve(record, False, "gmx.de", now=T0)
         self.assertEqual(scope, "domain")
         self.assertEqual(resume_at, T0 + datetime.timedelta(hours=1))
-        self.assertIsNone(self.Log._reserve(record, False, "web.de", now=T0))
+        self.assertReserved(self.Log._reserve(record, False, "web.de", now=T0))
 
     def test_mail_server_override_has_its_own_budget(self):
         self.set_limits(max_emails=1, minutes=60)
@@ -105,13 +110,13 @@ class TestSendingLimits(SerialCorrespondenceCase):
             }
         )
         record = self.ready_email("Server", 1)
-        self.assertIsNone(self.Log._reserve(record, server.id, "a.de", now=T0))
-        self.assertIsNone(self.Log._reserve(record, server.id, "a.de", now=T0))
+        self.assertReserved(self.Log._reserve(record, server.id, "a.de", now=T0))
+        self.assertReserved(self.Log._reserve(record, server.id, "a.de", now=T0))
         self.assertEqual(
             self.Log._reserve(record, server.id, "a.de", now=T0)[1], "global"
         )
         # the general budget is untouched by the server's e-mails
-        self.assertIsNone(self.Log._reserve(record, False, "a.de", now=T0))
+        self.assertReserved(self.Log._reserve(record, False, "a.de", now=T0))
         self.assertEqual(self.Log._reserve(record, False, "a.de", now=T0)[1], "global")
 
     def test_negative_or_absurd_limits_are_refused(self):

@@ -1,6 +1,5 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import ast
 
 from odoo.tests import HttpCase, tagged
 
@@ -40,11 +39,10 @@ class TestUnsubscribe(HttpCase):
                 "partner_domain": repr([("id", "=", self.partner.id)]),
             }
         )
-        values = correspondence._unsubscribe_values(self.partner, "<p>Angebot</p>")
-        headers = ast.literal_eval(values["headers"])
+        footer, headers = correspondence._unsubscribe_parts(self.partner)
         self.assertEqual(headers["List-Unsubscribe"], f"<{self.url}>")
         self.assertEqual(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
-        self.assertIn(self.url, values["body_html"])
+        self.assertIn(self.url, footer)
 
     def test_one_click_unsubscribe_records_refusal(self):
         response = self.url_open(
