@@ -53,3 +53,18 @@ class IrMailServer(models.Model):
                 server.serial_throttle_max_emails,
                 server.serial_throttle_window_minutes,
             )
+
+    # a send job passes the defaults it looked up once per run: otherwise
+    # each e-mail reads the company again (every commit empties the cache)
+
+    @api.model
+    def _get_default_bounce_address(self):
+        if "serial_default_bounce_address" in self.env.context:
+            return self.env.context["serial_default_bounce_address"]
+        return super()._get_default_bounce_address()
+
+    @api.model
+    def _get_default_from_address(self):
+        if "serial_default_from_address" in self.env.context:
+            return self.env.context["serial_default_from_address"]
+        return super()._get_default_from_address()

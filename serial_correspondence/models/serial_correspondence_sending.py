@@ -51,6 +51,55 @@ DEFAULT_RETRY_DELAY = 60
 MAX_RETRY_DELAY = 3600
 
 
+# The statements of the sending loop, run once per e-mail. Plain SQL on
+# purpose: one commit per e-mail is what makes sending crash-safe, and the
+# ORM's cost per e-mail (reading back after every commit, sanitising again
+# what the template rendered) is what made it slow.
+#
+# The outcome of a hand-over: the recipient's state and reason, the moment the
+# server took the e-mail (it dates the budget row), and, when sent, the e-mail
+# in the contact's history with the Message-Id it went out with.
+_OUTCOME = """
+WITH message AS (
+    INSERT INTO mail_message
+        (model, res_id, record_name, message_type, subtype_id, author_id,
+         email_from, reply_to, subject, body, message_id, mail_server_id,
+         is_internal, email_add_signature, reply_to_force_new, date,
+         create_uid, create_date, write_uid, write_date)
+    SELECT 'res.partner', %(partner)s, %(name)s, 'email_outgoing', %(subtype)s,
+           %(author)s, %(email_from)s, %(email_from)s, %(subject)s, %(body)s,
+           %(message_id)s, %(server)s, FALSE, FALSE, FALSE, %(at)s,
+           %(uid)s, %(at)s, %(uid)s, %(at)s
+     WHERE %(sent)s
+    RETURNING id
+), confirmed AS (
+    UPDATE serial_correspondence_send_log SET sent_at = %(at)s WHERE id = %(log)s
+)
+UPDATE serial_correspondence_recipient
+   SET state = %(state)s, reason = %(reason)s, processed_at = %(at)s,
+       send_started_at = NULL, message_id = (SELECT id FROM message),
+       write_uid = %(uid)s, write_date = %(at)s
+ WHERE id = %(recipient)s
+"""
+# The claim: the mark that the recipient's delivery has started.
+_CLAIM_ONLY = """
+UPDATE serial_correspondence_recipient
+   SET send_started_at = now() AT TIME ZONE 'UTC'
+ WHERE id = %(claim_recipient)s AND state = 'pending' AND send_started_at IS NULL
+RETURNING id
+"""
+# Without limits: the claim and its budget row (the limits may be set later).
+_CLAIM = f"""
+WITH claimed AS ({_CLAIM_ONLY})
+INSERT INTO serial_correspondence_send_log
+    (sent_at, mail_server_id, email_domain, correspondence_id)
+SELECT %(claim_at)s, %(claim_server)s, %(claim_domain)s, %(claim_correspondence)s
+  FROM claimed
+RETURNING id
+"""
+_OUTCOME_THEN_CLAIM = f"{_OUTCOME};\n{_CLAIM}"
+
+
 class TemporaryDeliveryFailure(Exception):
     """The mail server asked to try again later (4xx, dropped connection)."""
 
@@ -366,7 +415,7 @@ class SerialCorrespondence(models.Model):
         """The e-mail for one recipient, as plain values."""
         partner = recipient.partner_id
         email = email_normalize(partner.email)
-        headers = {"Return-Path": (self.company_id or self.env.company).bounce_email}
+        headers = {}
         if self.purpose == "advertising":
             footer, unsubscribe_headers = self._unsubscribe_parts(partner)
             body = Markup(body or "") + footer
@@ -421,19 +470,37 @@ class SerialCorrespondence(models.Model):
 
         Raises BudgetExhausted when the limits allow no more e-mails now."""
         cr = self.env.cr
-        if run.limited:
-            # count the budget in a transaction of its own that reads what
-            # is committed once the budget lock is granted: under Odoo's
-            # REPEATABLE READ the count would use the snapshot taken when
-            # the transaction began (before the lock) and miss what other
-            # senders reserved meanwhile, going over the limit when several
-            # send at once
+        claim = {
+            "claim_recipient": email.recipient_id,
+            "claim_at": datetime.datetime.utcnow(),
+            "claim_server": run.sender.mail_server_id or None,
+            "claim_domain": email.domain,
+            "claim_correspondence": self.id,
+        }
+        if not run.limited:
+            # outcome, claim and budget row in one round trip
+            if run.outcome:
+                cr.execute(_OUTCOME_THEN_CLAIM, self._outcome_params(run) | claim)
+            else:
+                cr.execute(_CLAIM, claim)
+            row = cr.fetchone()
+            if not row:
+                return False
+            email.log_id = row[0]
             cr.commit()
-            if not self.env.registry.in_test_mode():
-                cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+            return True
+        # count the budget in a transaction of its own that reads what is
+        # committed once the budget lock is granted: under Odoo's REPEATABLE
+        # READ the count would use the snapshot taken when the transaction
+        # began (before the lock) and miss what other senders reserved
+        # meanwhile, going over the limit when several send at once
+        cr.commit()
+        if not self.env.registry.in_test_mode():
+            cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
         if run.outcome:
-            self._record_outcome(run)
-        reserved = self.env["serial.correspondence.send.log"]._reserve(
+            cr.execute(_OUTCOME, self._outcome_params(run))
+        Log = self.env["serial.correspondence.send.log"]
+        reserved = Log._reserve(
             self, run.sender.mail_server_id, email.domain, limits=run.limits
         )
         if isinstance(reserved, tuple):
@@ -443,88 +510,40 @@ class SerialCorrespondence(models.Model):
             run.skip(email.recipient_id, resume_at)
             return False
         email.log_id = reserved
-        cr.execute(
-            SQL(
-                """
-                UPDATE serial_correspondence_recipient
-                   SET send_started_at = now() AT TIME ZONE 'UTC'
-                 WHERE id = %s AND state = 'pending' AND send_started_at IS NULL
-             RETURNING id
-                """,
-                email.recipient_id,
-            )
-        )
+        cr.execute(_CLAIM_ONLY, claim)
         if not cr.fetchone():
-            self.env["serial.correspondence.send.log"]._release(email.log_id)
+            Log._release(email.log_id)
             return False
         cr.commit()
         return True
 
     def _record_outcome(self, run):
-        """Write the outcome of the last hand-over (``run.outcome``): the
-        recipient's state and reason, the e-mail in the contact's history
-        when it was sent, and the moment the server took it for the budget.
+        """Write the outcome of the last hand-over (``run.outcome``)."""
+        self.env.cr.execute(_OUTCOME, self._outcome_params(run))
 
-        Plain SQL, in the transaction of the next claim: one commit per
-        e-mail is what makes sending crash-safe, and the ORM's cost per
-        e-mail (reading back, sanitising again what the template rendered)
-        is what made it slow."""
+    def _outcome_params(self, run):
+        """The parameters of ``_OUTCOME`` for ``run.outcome``, which is then
+        taken as recorded (it is, with the statement's transaction)."""
         email, run.outcome = run.outcome, None
         state, reason = email.outcome
-        update = SQL(
-            """
-            UPDATE serial_correspondence_recipient
-               SET state = %(state)s, reason = %(reason)s,
-                   processed_at = %(at)s, send_started_at = NULL,
-                   message_id = %(message)s,
-                   write_uid = %(uid)s, write_date = %(at)s
-             WHERE id = %(recipient)s
-            """,
-            state=state,
-            reason=reason or None,
-            at=email.handed_over_at,
-            message=SQL("(SELECT id FROM message)") if state == "sent" else None,
-            uid=self.env.uid,
-            recipient=email.recipient_id,
-        )
-        if state == "sent":
-            # the e-mail in the contact's history, with the Message-Id it
-            # went out with (replies find their thread)
-            update = SQL(
-                """
-                WITH message AS (
-                    INSERT INTO mail_message
-                        (model, res_id, record_name, message_type, subtype_id,
-                         author_id, email_from, reply_to, subject, body,
-                         message_id, mail_server_id, is_internal,
-                         email_add_signature, reply_to_force_new, date,
-                         create_uid, create_date, write_uid, write_date)
-                    VALUES ('res.partner', %(partner)s, %(name)s, 'email_outgoing',
-                            %(subtype)s, %(author)s, %(email_from)s, %(email_from)s,
-                            %(subject)s, %(body)s, %(message_id)s, %(server)s,
-                            FALSE, FALSE, FALSE, %(at)s,
-                            %(uid)s, %(at)s, %(uid)s, %(at)s)
-                    RETURNING id
-                )
-                %(update)s
-                """,
-                partner=email.partner_id,
-                name=email.record_name,
-                subtype=run.subtype_id,
-                author=run.author_id,
-                email_from=run.sender.email_from,
-                subject=email.subject,
-                body=email.body,
-                message_id=email.message_id,
-                server=run.sender.mail_server_id or None,
-                at=email.handed_over_at,
-                uid=self.env.uid,
-                update=update,
-            )
-        self.env.cr.execute(update)
-        self.env["serial.correspondence.send.log"]._confirm(
-            email.log_id, email.handed_over_at
-        )
+        return {
+            "recipient": email.recipient_id,
+            "state": state,
+            "reason": reason or None,
+            "sent": state == "sent",
+            "at": email.handed_over_at,
+            "log": email.log_id,
+            "partner": email.partner_id,
+            "name": email.record_name,
+            "subtype": run.subtype_id,
+            "author": run.author_id,
+            "email_from": run.sender.email_from,
+            "subject": email.subject,
+            "body": email.body,
+            "message_id": email.message_id,
+            "server": run.sender.mail_server_id or None,
+            "uid": self.env.uid,
+        }
 
     def _release_claim(self, email):
         """Undo the claim of a message the server did not take, and give its
@@ -698,11 +717,23 @@ class _SmtpSender:
         self.smtp_from = smtp_from
         self._session = None
         self._connected = False
+        # what Odoo would look up again for every e-mail, once per run: the
+        # bounce address (Return-Path) and the notifications address of the
+        # correspondence's company (ir_mail_server.py)
+        company = correspondence.company_id or self.env.company
+        mail_server = self.env["ir.mail_server"].sudo().with_company(company)
+        self.headers = {}
+        if company.bounce_email:
+            self.headers["Return-Path"] = company.bounce_email
+        self.mail_server = mail_server.with_context(
+            serial_default_bounce_address=mail_server._get_default_bounce_address(),
+            serial_default_from_address=mail_server._get_default_from_address(),
+        )
 
     def send(self, email):
         """Build ``email`` as Odoo builds its mails and hand it to the mail
         server; raises MailDeliveryException or SMTPServerDisconnected."""
-        mail_server = self.env["ir.mail_server"].sudo()
+        mail_server = self.mail_server
         email.message_id = generate_tracking_message_id(
             f"{email.partner_id}-res.partner"
         )
@@ -714,7 +745,7 @@ class _SmtpSender:
             body_alternative=html2plaintext(email.body),
             message_id=email.message_id,
             subtype="html",
-            headers=email.headers,
+            headers=self.headers | email.headers,
         )
         mail_server.send_email(
             message, mail_server_id=self.mail_server_id, smtp_session=self._session
