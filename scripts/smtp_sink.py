@@ -27,7 +27,8 @@ From Python (tests)::
 
 Addresses given to ``refuse`` are rejected at ``RCPT TO`` with
 ``550 5.1.1`` (a permanent failure), as a real server does for an unknown
-mailbox.
+mailbox; messages to addresses given to ``refuse_data`` are rejected after
+``DATA`` with ``554 5.6.0``, as a content filter does.
 
 ``tempfail(seconds, code=451, stage="rcpt")`` makes the sink refuse every
 message *temporarily* for a while, as a greylisting or overloaded server
@@ -67,10 +68,11 @@ def _bare_address(address):
 class SinkHandler:
     """aiosmtpd handler: refuses some recipients, stores the rest."""
 
-    def __init__(self, directory, refuse=(), log=None):
+    def __init__(self, directory, refuse=(), log=None, refuse_data=()):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.refuse = {_bare_address(address) for address in refuse}
+        self.refuse_data = {_bare_address(address) for address in refuse_data}
         self.log = log
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
@@ -122,6 +124,14 @@ class SinkHandler:
         answer = self._tempfail_answer("data", "message")
         if answer:
             return answer
+        refused = [
+            address
+            for address in envelope.rcpt_tos
+            if _bare_address(address) in self.refuse_data
+        ]
+        if refused:
+            self._say(f"{time.strftime('%H:%M:%S')} refused the message to {refused}")
+            return "554 5.6.0 message refused by the SMTP sink"
         content = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
@@ -230,6 +240,7 @@ def start(
     directory=DEFAULT_DIRECTORY,
     refuse=(),
     log=None,
+    refuse_data=(),
 ):
     """Start a sink in a background thread and return its controller.
 
@@ -238,7 +249,9 @@ def start(
     """
     if not port:
         port = free_port(host)
-    controller = SinkController(SinkHandler(directory, refuse, log), host, port)
+    controller = SinkController(
+        SinkHandler(directory, refuse, log, refuse_data), host, port
+    )
     try:
         controller.start()
     except BaseException:
@@ -269,6 +282,14 @@ def main(argv=None):
         default=[],
         metavar="ADDR",
         help="reject this recipient with 550 (may be given several times)",
+    )
+    parser.add_argument(
+        "--refuse-data",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="reject messages to this recipient with 554 after DATA "
+        "(may be given several times)",
     )
     parser.add_argument(
         "--clear", action="store_true", help="delete the stored .eml files first"
@@ -304,7 +325,9 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop.set())
 
     try:
-        controller = start(args.host, args.port, args.directory, args.refuse, say)
+        controller = start(
+            args.host, args.port, args.directory, args.refuse, say, args.refuse_data
+        )
     except (OSError, RuntimeError) as error:
         print(
             f"smtp_sink: cannot listen on {args.host}:{args.port}: {error}",
