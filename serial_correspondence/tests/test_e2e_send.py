@@ -383,9 +383,30 @@ class TestE2ESendEmails(BaseCase):
                 address: (pid, name) for pid, name, address in contacts["allowed"]
             }
             self.assertEqual(received(self.sink), collections.Counter(list(allowed)))
+            # each e-mail is in its contact's history, with the Message-Id it
+            # went out with (a reply finds its thread)
+            history = {
+                partner_id: (message_id, subject)
+                for partner_id, message_id, subject in self.server.sql(
+                    """
+                    SELECT m.res_id, m.message_id, m.subject
+                      FROM serial_correspondence_recipient r
+                      JOIN mail_message m ON m.id = r.message_id
+                     WHERE r.correspondence_id = %s AND m.model = 'res.partner'
+                       AND m.message_type = 'email_outgoing'
+                    """,
+                    [correspondence_id],
+                )
+            }
+            self.assertEqual(set(history), {pid for pid, _name in allowed.values()})
             for address, message in deliveries(self.sink):
                 partner_id, name = allowed[address]
                 self._assert_message(address, message, name, partner_id)
+                self.assertEqual(
+                    history[partner_id],
+                    (str(message["Message-Id"]).strip(), f"Neuigkeiten für {name}"),
+                    address,
+                )
 
             # every recipient's state and reason
             expected = {
