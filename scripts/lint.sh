@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The lint checks of .pre-commit-config.yaml, without pre-commit:
 # ruff (lint and format check), pylint-odoo's OCA mandatory checks and OCA's
-# checks of the translation files.
+# checks of the addon and of its translation files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${ODOO_PYTHON:-python3.12}"
 "$PY" -m ruff check .
 "$PY" -m ruff format --check .
 "$PY" -m pylint --rcfile=.pylintrc serial_correspondence
-OCA_CHECKS_PO="${OCA_CHECKS_PO:-oca-checks-po}"
-if ! command -v "$OCA_CHECKS_PO" >/dev/null; then
+# OCA's checks (oca-odoo-pre-commit-hooks): in OCA_HOOKS_BIN, or on the PATH
+OCA_HOOKS_BIN="${OCA_HOOKS_BIN:-}"
+if ! command -v "${OCA_HOOKS_BIN:+$OCA_HOOKS_BIN/}oca-checks-po" >/dev/null; then
     echo "lint: oca-checks-po is missing: pip install -r requirements-dev.txt" \
-        "(or OCA_CHECKS_PO=/path/to/oca-checks-po)" >&2
+        "(or OCA_HOOKS_BIN=/path/to/its/bin)" >&2
     exit 1
 fi
-"$OCA_CHECKS_PO" serial_correspondence/i18n/*.po serial_correspondence/i18n/*.pot
+"${OCA_HOOKS_BIN:+$OCA_HOOKS_BIN/}oca-checks-odoo-module" serial_correspondence/__manifest__.py
+"${OCA_HOOKS_BIN:+$OCA_HOOKS_BIN/}oca-checks-po" \
+    serial_correspondence/i18n/*.po serial_correspondence/i18n/*.pot
 echo "lint: clean"
