@@ -269,7 +269,7 @@ class SerialCorrespondence(models.Model):
         if not self._try_lock_sending():
             raise RetryableJobError(
                 _("Another worker is sending this serial e-mail."),
-                seconds=30,
+                seconds=5,
                 ignore_retry=True,
             )
         cr = self.env.cr
@@ -306,8 +306,11 @@ class SerialCorrespondence(models.Model):
             cr.commit()
             return _("Sending finished.")
         finally:
-            sender.close()
+            # unlock first: the next job, queued and committed above, may
+            # already be starting; saying goodbye to the server is no part
+            # of sending
             self._unlock_sending()
+            sender.close()
 
     def _send_pending(self, run):
         Recipient = self.env["serial.correspondence.recipient"]
