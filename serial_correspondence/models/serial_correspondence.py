@@ -297,6 +297,16 @@ class SerialCorrespondence(models.Model):
         self._check_unlocked()
         return super().unlink()
 
+    def _missing_to_start(self):
+        """What processing needs and the record lacks, in words ("a subject
+        and a template"), or an empty string."""
+        missing = []
+        if not self.subject:
+            missing.append(_("a subject"))
+        if not self.template_id:
+            missing.append(_("a template"))
+        return _(" and ").join(missing)
+
     def _check_unlocked(self):
         """Refuse any change while processing runs or after the end."""
         if self.env.context.get("serial_correspondence_internal"):

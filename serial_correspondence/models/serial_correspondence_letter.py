@@ -224,17 +224,12 @@ class SerialCorrespondence(models.Model):
     # ------------------------------------------------------------------
 
     def _check_ready_to_generate(self):
-        missing = []
-        if not self.subject:
-            missing.append(_("a subject"))
-        if not self.template_id:
-            missing.append(_("a template"))
-        if missing:
+        if missing := self._missing_to_start():
             raise UserError(
                 _(
                     "Before generating the letters, give %(name)s %(missing)s.",
                     name=self.display_name,
-                    missing=_(" and ").join(missing),
+                    missing=missing,
                 )
             )
         if not self.recipient_count:

@@ -174,17 +174,12 @@ class SerialCorrespondence(models.Model):
         return True
 
     def _check_ready_to_send(self):
-        missing = []
-        if not self.subject:
-            missing.append(_("a subject"))
-        if not self.template_id:
-            missing.append(_("a template"))
-        if missing:
+        if missing := self._missing_to_start():
             raise UserError(
                 _(
                     "Before sending, give %(name)s %(missing)s.",
                     name=self.display_name,
-                    missing=_(" and ").join(missing),
+                    missing=missing,
                 )
             )
         if not email_normalize(self.email_from or ""):
@@ -504,7 +499,7 @@ class SerialCorrespondence(models.Model):
         if not run.limited:
             # outcome, claim and budget row in one round trip
             if run.outcome:
-                cr.execute(_OUTCOME_THEN_CLAIM, self._outcome_params(run) | claim)
+                self._record_outcome(run, claim=claim)
             else:
                 cr.execute(_CLAIM, claim)
             row = cr.fetchone()
@@ -522,7 +517,7 @@ class SerialCorrespondence(models.Model):
         if not self.env.registry.in_test_mode():
             cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
         if run.outcome:
-            cr.execute(_OUTCOME, self._outcome_params(run))
+            self._record_outcome(run)
         Log = self.env["serial.correspondence.send.log"]
         reserved = Log._reserve(
             self, run.sender.mail_server_id, email.domain, limits=run.limits
@@ -541,14 +536,18 @@ class SerialCorrespondence(models.Model):
         cr.commit()
         return True
 
-    def _record_outcome(self, run):
-        """Write the outcome of the last hand-over (``run.outcome``)."""
-        self.env.cr.execute(_OUTCOME, self._outcome_params(run))
+    def _record_outcome(self, run, claim=None):
+        """Write the outcome of the last hand-over (``run.outcome``), in the
+        same statement as the ``claim`` of the next recipient if given."""
+        params = self._outcome_params(run.outcome, run)
+        if claim:
+            self.env.cr.execute(_OUTCOME_THEN_CLAIM, params | claim)
+        else:
+            self.env.cr.execute(_OUTCOME, params)
+        run.outcome = None
 
-    def _outcome_params(self, run):
-        """The parameters of ``_OUTCOME`` for ``run.outcome``, which is then
-        taken as recorded (it is, with the statement's transaction)."""
-        email, run.outcome = run.outcome, None
+    def _outcome_params(self, email, run):
+        """The parameters of ``_OUTCOME`` for the hand-over of ``email``."""
         state, reason = email.outcome
         return {
             "recipient": email.recipient_id,
