@@ -704,6 +704,16 @@ class OdooServer:
     def log_tail(self, lines=60):
         return f"--- last lines of {self.logfile} ---\n" + tail(self.logfile, lines)
 
+    @contextlib.contextmanager
+    def log_on_failure(self):
+        """Add the end of the server log to a failed assertion."""
+        try:
+            yield
+        except E2EError:
+            raise  # has it already
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.log_tail()}") from error
+
     def log_lines(self, pattern):
         """Lines of the server log that match the regular expression."""
         regex = re.compile(pattern)

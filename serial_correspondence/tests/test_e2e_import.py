@@ -8,7 +8,6 @@ SIGKILL in the middle of the import and started again. Whatever the moment
 of the kill, the import ends with every contact a recipient exactly once.
 """
 
-import contextlib
 import logging
 import signal
 
@@ -196,16 +195,6 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
         errors = self.server.log_lines(r" (ERROR|CRITICAL) ")
         self.assertFalse(errors, "errors in the server log:\n" + "\n".join(errors))
 
-    @contextlib.contextmanager
-    def _with_server_log(self):
-        """Add the end of the server log to a failed assertion."""
-        try:
-            yield
-        except E2EError:
-            raise  # has it already
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{self.server.log_tail()}") from error
-
     def _in_flight_jobs(self):
         """{uuid: state} of the jobs a worker had taken (or was about to)."""
         return dict(
@@ -250,7 +239,7 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
             self.fail(f"could not kill the server while an import job was {job_state}")
         after = self._progress(correspondence_id)
         # some, not all, recipients read; only whole batches committed
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(after["state"], "importing")
             self.assertTrue(0 < after["done"] < self.contacts, after)
             self.assertEqual(after["done"] % self.batch_size, 0, after)
@@ -262,7 +251,7 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
         self.server.wait_dead_jobs_requeueable()
         self.server.start(channels=channels)
         self._wait_ready(correspondence_id)
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self._assert_every_contact_read_once(correspondence_id)
             # queue_job's runner found each job killed while it ran dead and
             # queued it again; ``retry`` counts runs, the dead one included

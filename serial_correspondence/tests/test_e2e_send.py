@@ -18,7 +18,6 @@ What the contacts received is counted there, not in Odoo.
 
 import asyncio
 import collections
-import contextlib
 import email.utils
 import functools
 import importlib.util
@@ -252,16 +251,6 @@ class TestE2ESendEmails(BaseCase):
             if not any(re.search(pattern, line) for pattern in expected)
         ]
 
-    @contextlib.contextmanager
-    def _with_server_log(self):
-        """Add the end of the server log to a failed assertion."""
-        try:
-            yield
-        except E2EError:
-            raise  # has it already
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{self.server.log_tail()}") from error
-
     # -- A: the whole way, with every kind of recipient ------------------------
 
     def _contacts_of_every_kind(self, town):
@@ -376,7 +365,7 @@ class TestE2ESendEmails(BaseCase):
         outcome = self._wait_outcome(correspondence_id)
         sent_in = time.monotonic() - sending
 
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(outcome, "send_failed", "errors take precedence")
             # exactly the allowed contacts received it, once each
             allowed = {
@@ -472,7 +461,7 @@ class TestE2ESendEmails(BaseCase):
         before = received(self.sink)
         self.server.rpc("serial.correspondence", "action_send", [correspondence_id])
         outcome = self._wait_outcome(correspondence_id)
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(outcome, "send_failed")
             after = received(self.sink)
             self.assertEqual(
@@ -508,7 +497,7 @@ class TestE2ESendEmails(BaseCase):
             )
         with self.assertRaisesRegex(xmlrpc.client.Fault, "cannot be sent"):
             self.server.rpc("serial.correspondence", "action_send", [correspondence_id])
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(self._state(correspondence_id), "done")
             self.assertEqual(
                 self.server.sql_value(
@@ -561,7 +550,7 @@ class TestE2ESendEmails(BaseCase):
             )
         ]
         _logger.info("e2e send: killed %s", kill)
-        with self._with_server_log():
+        with self.server.log_on_failure():
             # the invariant: the outcome of one delivery at most is unknown
             self.assertLessEqual(len(kill["claimed"]), 1, kill)
             self.assertIn(kill["state"], ("in_progress", "waiting"), kill)
@@ -656,7 +645,7 @@ class TestE2ESendEmails(BaseCase):
         )
         kills.append(kill)
         self.sink.handler.delay_before = 0.0
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(
                 kill["claimed"], kill["seen"], "the claim seen is the one left"
             )
@@ -676,7 +665,7 @@ class TestE2ESendEmails(BaseCase):
         self._restart()
 
         outcome = self._wait_outcome(correspondence_id)
-        with self._with_server_log():
+        with self.server.log_on_failure():
             self._assert_never_twice_never_lost(
                 correspondence_id, contacts, kills, outcome
             )
@@ -686,7 +675,7 @@ class TestE2ESendEmails(BaseCase):
             received_before = self.sink.count()
             self.server.rpc("serial.correspondence", "action_send", [correspondence_id])
             outcome = self._wait_outcome(correspondence_id)
-            with self._with_server_log():
+            with self.server.log_on_failure():
                 self.assertEqual(outcome, "send_failed")
                 self.assertEqual(
                     self.sink.count(), received_before, "nothing sent twice"

@@ -483,16 +483,6 @@ class TestE2ESendingLimits(BaseCase):
             for at, text in sorted(lines)
         )
 
-    @contextlib.contextmanager
-    def with_server_log(self):
-        """Add the end of the server log to a failed assertion."""
-        try:
-            yield
-        except E2EError:
-            raise  # has it already
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{self.server.log_tail()}") from error
-
     # -- common assertions ----------------------------------------------------
 
     def assert_everyone_once(self, addresses):
@@ -556,7 +546,7 @@ class TestE2ESendingLimits(BaseCase):
         self.server.rpc("serial.correspondence", "action_send", [correspondence_id])
         samples = self.watch([correspondence_id])
         finished = time.time()
-        with self.with_server_log():
+        with self.server.log_on_failure():
             sequence = self.state_sequence(samples, correspondence_id)
             self.assertRegex(
                 ",".join(sequence),
@@ -619,7 +609,7 @@ class TestE2ESendingLimits(BaseCase):
         for id_ in ids:
             self.server.rpc("serial.correspondence", "action_send", [id_])
         samples = self.watch(ids)
-        with self.with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(
                 {samples[-1][1][id_]["state"] for id_ in ids}, {"done_auto"}
             )
@@ -684,7 +674,7 @@ class TestE2ESendingLimits(BaseCase):
         refusing_until = self.sink.handler.tempfail_until
         self.server.rpc("serial.correspondence", "action_send", [correspondence_id])
         samples = self.watch([correspondence_id])
-        with self.with_server_log():
+        with self.server.log_on_failure():
             sequence = self.state_sequence(samples, correspondence_id)
             self.assertRegex(
                 ",".join(sequence),
@@ -862,7 +852,7 @@ class TestE2ESendingLimits(BaseCase):
             thread.join(60)
         self.assertFalse(errors)
         samples = self.watch(ids)
-        with self.with_server_log():
+        with self.server.log_on_failure():
             self.assertEqual(
                 {samples[-1][1][id_]["state"] for id_ in ids}, {"done_auto"}
             )
