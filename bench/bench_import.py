@@ -199,6 +199,28 @@ def drop_database(db: str) -> None:
         )
 
 
+def release_database(args, registry=None) -> None:
+    """The end of a run: close this process's connections to the benchmark
+    database, then drop it unless ``--keep`` was given."""
+    if registry is not None:
+        import odoo.sql_db
+
+        odoo.sql_db.close_db(args.db)
+    if args.keep:
+        log(f"keeping database {args.db}")
+    else:
+        drop_database(args.db)
+        log(f"dropped database {args.db}")
+
+
+def exit_code(checks) -> int:
+    """1 when a correctness check failed (said), else 0."""
+    if checks.failures:
+        print(f"CORRECTNESS FAILED: {'; '.join(checks.failures)}")
+        return 1
+    return 0
+
+
 def install_database(args) -> None:
     drop_database(args.db)
     logfile = REPO_ROOT / "var" / f"{args.db}-install.log"
@@ -726,21 +748,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_reference:
             results.append(run_naive_reference(registry, args, checks))
     finally:
-        if registry is not None:
-            import odoo.sql_db
-
-            odoo.sql_db.close_db(args.db)
-        if args.keep:
-            log(f"keeping database {args.db}")
-        else:
-            drop_database(args.db)
-            log(f"dropped database {args.db}")
+        release_database(args, registry)
 
     print_report(args, results, counts)
-    if checks.failures:
-        print(f"CORRECTNESS FAILED: {'; '.join(checks.failures)}")
-        return 1
-    return 0
+    return exit_code(checks)
 
 
 if __name__ == "__main__":

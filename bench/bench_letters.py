@@ -75,21 +75,22 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_import import (
+    ADMIN_LOGIN,
+    ADMIN_PASSWORD,
+    ADMIN_UID,
     MB,
+    REPO_ROOT,
     Checks,
     OdooServer,
-    drop_database,
+    exit_code,
     insert_contacts,
     install_database,
     load_registry,
     log,
     pg_connect,
+    release_database,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ADMIN_LOGIN = "admin"
-ADMIN_PASSWORD = "admin"
-ADMIN_UID = 2  # base.user_admin
 EMAIL_DOMAIN = "bench.example.com"
 OUTCOME_STATES = ("created", "created_incomplete", "create_failed")
 SAMPLE_INTERVAL = 0.05
@@ -885,22 +886,11 @@ def main(argv=None) -> int:
                         )
                     )
     finally:
-        if registry is not None:
-            import odoo.sql_db
-
-            odoo.sql_db.close_db(args.db)
-        if args.keep:
-            log(f"keeping database {args.db}")
-        else:
-            drop_database(args.db)
-            log(f"dropped database {args.db}")
+        release_database(args, registry)
 
     results.sort(key=lambda r: (r.letters, r.method))
     print_report(args, results)
-    if checks.failures:
-        print(f"CORRECTNESS FAILED: {'; '.join(checks.failures)}")
-        return 1
-    return 0
+    return exit_code(checks)
 
 
 if __name__ == "__main__":

@@ -119,21 +119,22 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_import import (
+    ADMIN_LOGIN,
+    ADMIN_PASSWORD,
+    ADMIN_UID,
     MB,
+    REPO_ROOT,
     Checks,
     OdooServer,
     RssSampler,
     drop_database,
+    exit_code,
     load_registry,
     log,
     pg_connect,
     pg_cursor,
+    release_database,
 )
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ADMIN_LOGIN = "admin"
-ADMIN_PASSWORD = "admin"
-ADMIN_UID = 2  # base.user_admin
 
 EMAIL_DOMAIN = "bench.example.com"
 WARMUP_DOMAIN = "warmup.example.com"
@@ -1535,17 +1536,10 @@ def main(argv: list[str] | None = None) -> int:
             counts = count_queries(args, sink, checks, setup["template_id"])
     finally:
         sink.stop()
-        if args.keep:
-            log(f"keeping database {args.db}")
-        else:
-            drop_database(args.db)
-            log(f"dropped database {args.db}")
+        release_database(args)
 
     print_report(args, results, counts)
-    if checks.failures:
-        print(f"CORRECTNESS FAILED: {'; '.join(checks.failures)}")
-        return 1
-    return 0
+    return exit_code(checks)
 
 
 if __name__ == "__main__":
