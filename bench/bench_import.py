@@ -285,9 +285,16 @@ def insert_contacts(db: str, count: int, batch_size: int) -> None:
 
 
 class OdooServer:
-    def __init__(self, args):
+    """A real Odoo server with queue_job's runner (``--workers``)."""
+
+    # further odoo-bin options of a subclass
+    extra_options: tuple[str, ...] = ()
+
+    def __init__(self, args, label: str = ""):
         self.args = args
-        self.logfile = REPO_ROOT / "var" / f"{args.db}-server.log"
+        self.label = label
+        name = f"{args.db}-server-{label}" if label else f"{args.db}-server"
+        self.logfile = REPO_ROOT / "var" / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -306,6 +313,7 @@ class OdooServer:
             "--load=base,web,queue_job",
             f"--workers={self.args.workers}",
             "--max-cron-threads=0",
+            *self.extra_options,
             "--http-interface=127.0.0.1",
             f"--http-port={self.args.port}",
             f"--gevent-port={self.args.gevent_port}",
@@ -314,8 +322,10 @@ class OdooServer:
         ]
         env = dict(os.environ, ODOO_QUEUE_JOB_CHANNELS=f"root:{self.args.workers}")
         log(
-            f"starting Odoo: --workers={self.args.workers}, port {self.args.port}, "
-            f"queue_job channels root:{self.args.workers} (log: {self.logfile})"
+            f"starting Odoo{f' for {self.label}' if self.label else ''}: "
+            f"--workers={self.args.workers}, --max-cron-threads=0, "
+            f"port {self.args.port}, queue_job channels root:{self.args.workers} "
+            f"(log: {self.logfile})"
         )
         self.process = subprocess.Popen(
             command, env=env, start_new_session=True, stdin=subprocess.DEVNULL

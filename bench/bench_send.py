@@ -528,41 +528,7 @@ class SendServer(OdooServer):
     """The import benchmark's server, one log per way of sending, and
     request limits long enough for mass_mailing's long XML-RPC calls."""
 
-    def __init__(self, args, label: str):
-        super().__init__(args)
-        self.label = label
-        self.logfile = REPO_ROOT / "var" / f"{args.db}-server-{label}.log"
-
-    def start(self) -> None:
-        if self.logfile.exists():
-            self.logfile.unlink()
-        command = [
-            sys.executable,
-            str(self.args.odoo_bin),
-            f"--database={self.args.db}",
-            f"--db-filter=^{self.args.db}$",
-            f"--addons-path={self.args.addons_path}",
-            "--load=base,web,queue_job",
-            f"--workers={self.args.workers}",
-            "--max-cron-threads=0",
-            "--limit-time-real=1800",
-            "--limit-time-cpu=1800",
-            "--http-interface=127.0.0.1",
-            f"--http-port={self.args.port}",
-            f"--gevent-port={self.args.gevent_port}",
-            "--log-level=info",
-            f"--logfile={self.logfile}",
-        ]
-        env = dict(os.environ, ODOO_QUEUE_JOB_CHANNELS=f"root:{self.args.workers}")
-        log(
-            f"starting Odoo for {self.label}: --workers={self.args.workers}, "
-            f"--max-cron-threads=0, port {self.args.port}, queue_job channels "
-            f"root:{self.args.workers} (log: {self.logfile})"
-        )
-        self.process = subprocess.Popen(
-            command, env=env, start_new_session=True, stdin=subprocess.DEVNULL
-        )
-        self._wait_ready()
+    extra_options = ("--limit-time-real=1800", "--limit-time-cpu=1800")
 
     def workers(self) -> list[psutil.Process]:
         try:
