@@ -704,6 +704,17 @@ class OdooServer:
     def log_tail(self, lines=60):
         return f"--- last lines of {self.logfile} ---\n" + tail(self.logfile, lines)
 
+    def check_no_failed_job(self):
+        """Raise E2EError (with the job's traceback) if a job failed."""
+        failed = self.sql(
+            "SELECT uuid, method_name, exc_info FROM queue_job WHERE state = 'failed'"
+        )
+        if failed:
+            uuid, method, exc_info = failed[0]
+            raise E2EError(
+                f"the job {uuid} ({method}) failed:\n{exc_info}\n" + self.log_tail()
+            )
+
     @contextlib.contextmanager
     def log_on_failure(self):
         """Add the end of the server log to a failed assertion."""

@@ -82,7 +82,7 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
         )
         progress = dict(zip(keys, rows[0], strict=True))
         if progress["failed"]:
-            self._check_no_failed_job()
+            self.server.check_no_failed_job()
         return progress
 
     def _job(self, uuid):
@@ -105,16 +105,6 @@ class TestE2EImportSurvivesKilledServer(BaseCase):
                 [IMPORT_METHOD],
             )
         )
-
-    def _check_no_failed_job(self):
-        failed = self.server.sql(
-            "SELECT uuid, exc_info FROM queue_job WHERE state = 'failed'"
-        )
-        if failed:
-            raise E2EError(
-                f"a job failed: {failed[0][0]}\n{failed[0][1]}\n"
-                + self.server.log_tail()
-            )
 
     def _kill_when(self, correspondence_id, job_states, min_done):
         """Kill the server (SIGKILL) as soon as at least ``min_done`` contacts

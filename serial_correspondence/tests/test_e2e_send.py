@@ -194,7 +194,7 @@ class TestE2ESendEmails(BaseCase):
 
     def _wait_state(self, correspondence_id, states, timeout, what):
         def reached():
-            self._check_no_failed_job()
+            self.server.check_no_failed_job()
             state = self._state(correspondence_id)
             return state if state in states else None
 
@@ -204,17 +204,6 @@ class TestE2ESendEmails(BaseCase):
         return self._wait_state(
             correspondence_id, OUTCOMES, self.send_timeout, "the outcome of sending"
         )
-
-    def _check_no_failed_job(self):
-        failed = self.server.sql(
-            "SELECT uuid, method_name, exc_info FROM queue_job WHERE state = 'failed'"
-        )
-        if failed:
-            uuid, method, exc_info = failed[0]
-            raise E2EError(
-                f"the job {uuid} ({method}) failed:\n{exc_info}\n"
-                + self.server.log_tail()
-            )
 
     def _recipients(self, correspondence_id):
         """{partner id: row} of the recipients, as the server committed them."""

@@ -313,20 +313,9 @@ class TestE2ESendingLimits(BaseCase):
 
     # -- looking at the server ------------------------------------------------
 
-    def check_no_failed_job(self):
-        failed = self.server.sql(
-            "SELECT uuid, method_name, exc_info FROM queue_job WHERE state = 'failed'"
-        )
-        if failed:
-            uuid, method, exc_info = failed[0]
-            raise E2EError(
-                f"the job {uuid} ({method}) failed:\n{exc_info}\n"
-                + self.server.log_tail()
-            )
-
     def wait_states(self, ids, states, timeout):
         def reached():
-            self.check_no_failed_job()
+            self.server.check_no_failed_job()
             rows = self.server.sql(
                 "SELECT id, state FROM serial_correspondence WHERE id = ANY(%s)", [ids]
             )
@@ -376,7 +365,7 @@ class TestE2ESendingLimits(BaseCase):
                     + self.server.log_tail()
                 )
             if len(samples) % 20 == 0:
-                self.check_no_failed_job()
+                self.server.check_no_failed_job()
             time.sleep(self.poll_interval)
 
     def job_summary(self):
