@@ -600,6 +600,8 @@ def count_queries_per_batch(
 def run_naive_reference(registry, args, checks: Checks) -> Result:
     from odoo import api
 
+    from odoo.addons.serial_correspondence.tools.processing import processing
+
     result = Result("B  one ORM create() (reference)")
     with registry.cursor() as cr:
         env = api.Environment(cr, ADMIN_UID, {})
@@ -616,14 +618,13 @@ def run_naive_reference(registry, args, checks: Checks) -> Result:
             log("B: search + one create() of all recipients in this process")
             start = time.perf_counter()
             partner_ids = env["res.partner"].search(PARTNER_DOMAIN, order="id").ids
-            env["serial.correspondence.recipient"].with_context(
-                serial_correspondence_internal=True
-            ).create(
-                [
-                    {"correspondence_id": correspondence.id, "partner_id": partner_id}
-                    for partner_id in partner_ids
-                ]
-            )
+            with processing():
+                env["serial.correspondence.recipient"].create(
+                    [
+                        {"correspondence_id": correspondence.id, "partner_id": p_id}
+                        for p_id in partner_ids
+                    ]
+                )
             env.flush_all()
             elapsed = time.perf_counter() - start
             sampler.stop()

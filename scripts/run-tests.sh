@@ -24,7 +24,6 @@ set +e
     --stop-after-init \
     --http-port="${TEST_HTTP_PORT:-8169}" \
     --log-level=info \
-    --without-demo=False \
     2>&1 | tee "$LOG" | grep -E --line-buffered \
         'ERROR|FAIL|Traceback|odoo\.tests\.(stats|result)|Starting Test|tests when loading|^ *(File|[A-Za-z]*Error)'
 rc=${PIPESTATUS[0]}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs the demo of serial_correspondence on an installed Odoo 18.0:
-# PostgreSQL, a demo database with the addon and its demo data, an SMTP sink
-# on loopback that keeps every e-mail Odoo sends, then Odoo with queue_job's
+# PostgreSQL, a demo database with the addon, its demo data (a German club,
+# its contacts and templates) and German, an SMTP sink on loopback that keeps
+# every e-mail Odoo sends, the demo's serial correspondences (made once by the
+# real workflow: scripts/demo_correspondences.py), then Odoo with queue_job's
 # job runner in the foreground. Ctrl-C stops Odoo and the sink.
 #
 # Usage: scripts/setup-and-run.sh [--reset] [--db NAME] [--http-port N]
@@ -120,49 +122,57 @@ if [ "$RESET" = 1 ] && db_exists; then
     rm -rf "$DEMO_DIR/data/filestore/$DB"
 fi
 
+INSTALL_LOG="$DEMO_DIR/$DB-install.log"
+
+# Odoo's log while it installs or updates modules, as progress: one line per
+# module ("[ 12/41] mail"), rewritten in place on a terminal; warnings and
+# errors in full. The whole log is in $INSTALL_LOG.
+show_progress() {
+    local line level tty=0 open_line=0 show_more=1
+    local log_re='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:,]+ [0-9]+ ([A-Z]+) '
+    local module_re='Loading module ([A-Za-z0-9_]+) \(([0-9]+)/([0-9]+)\)'
+    [ -t 1 ] && tty=1
+    while IFS= read -r line; do
+        if [[ $line =~ $log_re ]]; then
+            level="${BASH_REMATCH[1]}"
+            show_more=0
+            if [[ $level =~ ^(WARNING|ERROR|CRITICAL)$ ]]; then
+                [ "$open_line" = 1 ] && printf '\n' && open_line=0
+                printf '%s\n' "$line"
+                show_more=1  # and the traceback that follows
+            elif [[ $line =~ $module_re ]]; then
+                if [ "$tty" = 1 ]; then
+                    printf '\r\033[K   [%3d/%d] %s' "${BASH_REMATCH[2]}" \
+                        "${BASH_REMATCH[3]}" "${BASH_REMATCH[1]}"
+                    open_line=1
+                else
+                    printf '   [%3d/%d] %s\n' "${BASH_REMATCH[2]}" \
+                        "${BASH_REMATCH[3]}" "${BASH_REMATCH[1]}"
+                fi
+            fi
+        elif [ "$show_more" = 1 ]; then
+            [ "$open_line" = 1 ] && printf '\n' && open_line=0
+            printf '%s\n' "$line"
+        fi
+    done
+    if [ "$open_line" = 1 ]; then printf '\r\033[K'; fi
+}
+
 if db_exists; then
     installed="$(psql -d "$DB" -Atc \
         "select state from ir_module_module where name = 'serial_correspondence'" 2>/dev/null || true)"
     [ "$installed" = installed ] \
         || die "database $DB exists but is not a complete demo database; run again with --reset."
-    echo "== updating serial_correspondence in database $DB"
+    echo "== updating serial_correspondence in database $DB (log: $INSTALL_LOG)"
     odoo -c "$CONF" -d "$DB" --update=serial_correspondence --stop-after-init \
-        --no-http --log-level=warn
+        --no-http --log-level=info 2>&1 | tee "$INSTALL_LOG" | show_progress
 else
-    echo "== creating database $DB with serial_correspondence and its demo data"
-    odoo -c "$CONF" -d "$DB" --init=serial_correspondence --stop-after-init \
-        --no-http --log-level=warn
+    # in German, as a German club would create it: German is the language of
+    # the user interface and of new contacts (English is active too)
+    echo "== creating database $DB with serial_correspondence, its demo data and German (log: $INSTALL_LOG)"
+    odoo -c "$CONF" -d "$DB" --init=serial_correspondence --load-language=de_DE \
+        --stop-after-init --no-http --log-level=info 2>&1 | tee "$INSTALL_LOG" | show_progress
 fi
-
-echo "== admin: password admin, notifications in Odoo; outgoing mail server: SMTP sink on $SMTP_HOST:$SMTP_PORT"
-SC_SMTP_HOST="$SMTP_HOST" SC_SMTP_PORT="$SMTP_PORT" \
-    odoo shell -c "$CONF" -d "$DB" --no-http --log-level=warn <<'PY'
-import os
-
-admin = env.ref("base.user_admin")
-admin.password = "admin"
-# notifications (e.g. "recipients read") in Odoo's inbox, not by e-mail
-admin.notification_type = "inbox"
-values = {
-    "name": "SMTP sink (demo)",
-    "smtp_host": os.environ["SC_SMTP_HOST"],
-    "smtp_port": int(os.environ["SC_SMTP_PORT"]),
-    "smtp_encryption": "none",
-    "smtp_authentication": "login",
-    "smtp_user": False,
-    "smtp_pass": False,
-    "sequence": 1,
-    "active": True,
-}
-server = env["ir.mail_server"].with_context(active_test=False).search(
-    [("name", "=", values["name"])], limit=1
-)
-if server:
-    server.write(values)
-else:
-    env["ir.mail_server"].create(values)
-env.cr.commit()
-PY
 
 SINK_PID=""
 ODOO_PID=""
@@ -194,6 +204,25 @@ for _ in $(seq 1 50); do
 done
 kill -0 "$SINK_PID" 2>/dev/null || die "the SMTP sink did not start; see $SINK_LOG"
 
+echo "== admin: password admin, notifications in Odoo; outgoing mail server: SMTP sink on $SMTP_HOST:$SMTP_PORT"
+echo "== the demo's serial correspondences (made once per database by the real workflow; e-mails to the sink)"
+SC_SMTP_HOST="$SMTP_HOST" SC_SMTP_PORT="$SMTP_PORT" \
+    SC_DEMO_SCRIPT="$REPO_ROOT/scripts/demo_correspondences.py" \
+    odoo shell -c "$CONF" -d "$DB" --no-http --log-level=warn <<'PY'
+import os
+import runpy
+
+admin = env.ref("base.user_admin")
+admin.password = "admin"
+# notifications (e.g. "recipients read") in Odoo's inbox, not by e-mail
+admin.notification_type = "inbox"
+env.cr.commit()
+# the outgoing mail servers (to the sink; the newsletter sender's with a
+# sending limit of its own), and a serial letter or e-mail in each state
+demo = runpy.run_path(os.environ["SC_DEMO_SCRIPT"])
+demo["main"](env, os.environ["SC_SMTP_HOST"], os.environ["SC_SMTP_PORT"])
+PY
+
 cat <<BANNER
 
 =====================================================================
@@ -202,6 +231,18 @@ cat <<BANNER
    URL:       http://localhost:$HTTP_PORT
    Login:     admin
    Password:  admin
+
+   The club "Musterverein Berlin e. V." writes to its members, supporters
+   and the press (Kontakte, tags Mitglieder, Förderer, Presse): German
+   contacts, one in English, with every communication status; templates
+   in German and English (each contact gets its own language). Six serial
+   letters and e-mails show the states. "Neues aus dem Verein" waits: its
+   sender newsletter@musterverein-berlin.example goes through the mail
+   server "SMTP sink, newsletter (demo)", which allows 2 e-mails per 60
+   minutes, so it sends two more by itself every hour. Other serial
+   e-mails: at most 100 per 60 minutes (Settings, Sending limits).
+   The database speaks German, as a German club's would; for English:
+   user menu (top right) > Präferenzen > Sprache: English (US).
 
    E-mails Odoo sends go to the SMTP sink on $SMTP_HOST:$SMTP_PORT, which
    stores each delivery as a .eml file in $MAIL_DIR/

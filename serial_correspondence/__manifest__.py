@@ -11,7 +11,7 @@
     "license": "LGPL-3",
     "application": True,
     "installable": True,
-    "depends": ["mail", "queue_job"],
+    "depends": ["contacts", "mail", "queue_job"],
     "data": [
         "security/serial_correspondence_security.xml",
         "security/ir.model.access.csv",
@@ -29,12 +29,15 @@
         "views/menus.xml",
     ],
     "demo": [
+        "demo/res_lang_demo.xml",
+        "demo/res_company_demo.xml",
         "demo/res_partner_demo.xml",
         "demo/mail_template_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [
             "serial_correspondence/static/src/js/*.js",
+            "serial_correspondence/static/src/scss/*.scss",
         ],
         "web.assets_tests": [
             "serial_correspondence/static/tests/tours/*.js",

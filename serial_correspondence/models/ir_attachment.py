@@ -6,6 +6,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..tools.processing import is_processing, processing
+
 
 class IrAttachment(models.Model):
     _inherit = "ir.attachment"
@@ -20,20 +22,24 @@ class IrAttachment(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.context.get("serial_correspondence_internal") and any(
+        if not is_processing() and any(
             vals.get("serial_correspondence_archived") for vals in vals_list
         ):
             raise UserError(_("Only finalizing a serial letter archives its document."))
         return super().create(vals_list)
 
     def write(self, vals):
-        if "serial_correspondence_archived" in vals and not self.env.context.get(
-            "serial_correspondence_internal"
-        ):
+        if "serial_correspondence_archived" in vals and not is_processing():
             raise UserError(_("Only finalizing a serial letter archives its document."))
         if not self._rewrites_same_content(vals):
             self._check_not_serial_archived()
         return super().write(vals)
+
+    def _serial_archive(self):
+        """Make these attachments the unchangeable archive of a serial
+        letter (finalizing only)."""
+        with processing():
+            self.write({"serial_correspondence_archived": True})
 
     def _rewrites_same_content(self, vals):
         """Whether ``vals`` only store the same content again (moving files

@@ -19,6 +19,19 @@ Without footers, "Page 1 of 2" is stamped onto the PDF afterwards. Every letter
 starts on a new page whose first fold mark is drawn in :data:`MARKER_RGB`;
 finding that colour in the page contents tells where each letter starts.
 
+Offline
+-------
+A letter's text comes from a template or from a user, and wkhtmltopdf would
+fetch whatever it refers to (``<img src="http://...">``, CSS ``url()``,
+``<link>``, ``<iframe>``...): a blind SSRF from the server's network. Two
+fences keep it offline. :func:`offline_html` leaves no reference to anything
+but ``data:`` URIs in the HTML: images that are attachments the user may read
+are embedded (:class:`AttachmentImages`), everything else is removed. And
+:func:`html_to_pdf` points wkhtmltopdf at a proxy on a loopback port nobody
+listens on, so a request that slipped through still reaches no server
+(``--proxy`` also covers ``localhost``, ``https`` and ``ftp``; pages of
+``data:`` URIs print as before).
+
 One document
 ------------
 PyPDF2's writer (2.x) is quadratic in the number of objects (10,000 pages take
@@ -27,15 +40,24 @@ itself, in one pass, renumbering the objects. It only reads the parts through
 the PDF reader that Odoo ships (``odoo.tools.pdf``).
 """
 
+import base64
+import contextlib
 import functools
 import io
 import logging
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import zlib
+from urllib.parse import urlsplit
 
+from lxml import html as lxml_html
+from markupsafe import escape
+
+from odoo.exceptions import AccessError, MissingError
+from odoo.tools.mimetypes import guess_mimetype
 from odoo.tools.pdf import PdfFileReader, generic
 
 from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
@@ -110,7 +132,13 @@ def html_to_pdf(html, margins_mm, timeout=DEFAULT_TIMEOUT):
     ]
     if wkhtmltopdf_patched_qt():
         command += ["--disable-smart-shrinking", "--dpi", "96", "--zoom", "1"]
-    with tempfile.TemporaryDirectory(prefix="serial_letters.") as directory:
+    with (
+        _closed_loopback_port() as port,
+        tempfile.TemporaryDirectory(prefix="serial_letters.") as directory,
+    ):
+        # the second fence: whatever wkhtmltopdf still tries to load goes to
+        # a proxy that refuses every connection
+        command += ["--proxy", f"http://127.0.0.1:{port}"]
         source = os.path.join(directory, "letters.html")
         target = os.path.join(directory, "letters.pdf")
         with open(source, "w", encoding="utf-8") as file:
@@ -138,11 +166,295 @@ def html_to_pdf(html, margins_mm, timeout=DEFAULT_TIMEOUT):
             return file.read()
 
 
+@contextlib.contextmanager
+def _closed_loopback_port():
+    """A loopback port that refuses every connection while the block runs:
+    a socket bound to it that does not listen (a fixed "closed" port such as
+    9 might be open on some server)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 def _non_empty(path):
     try:
         return os.path.getsize(path) > 0
     except OSError:
         return False
+
+
+# ----------------------------------------------------------------------
+# offline HTML: nothing left for wkhtmltopdf to fetch
+# ----------------------------------------------------------------------
+
+#: elements that load, embed or point the page at another resource: removed
+#: with their content
+FETCHING_ELEMENTS = frozenset(
+    {
+        "applet",
+        "audio",
+        "frameset",
+        "iframe",
+        "noscript",
+        "object",
+        "portal",
+        "script",
+        "video",
+    }
+)
+#: the same, but void in HTML: removed alone, as libxml2 (HTML 4) may have
+#: put what follows them inside them
+FETCHING_VOID_ELEMENTS = frozenset(
+    {"base", "bgsound", "embed", "frame", "link", "param", "source", "track"}
+)
+#: attributes whose value is the address of a resource, besides every
+#: attribute whose name ends in ``src`` or ``href`` (``lowsrc``, ``xlink:href``)
+URL_ATTRIBUTES = frozenset(
+    {
+        "action",
+        "archive",
+        "background",
+        "cite",
+        "classid",
+        "codebase",
+        "data",
+        "formaction",
+        "icon",
+        "imagesrcset",
+        "longdesc",
+        "manifest",
+        "ping",
+        "poster",
+        "profile",
+        "srcdoc",
+        "srcset",
+        "usemap",
+        "xml:base",
+    }
+)
+_DATA_URI_RE = re.compile(r"[\s\x00-\x1f]*data:", re.IGNORECASE)
+_CSS_COMMENT_RE = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+_CSS_IMPORT_RE = re.compile(r"@import\b[^;]*(?:;|\Z)", re.IGNORECASE)
+# url(...) as browsers read it, also when the closing quote or parenthesis
+# is missing at the end of the text
+_CSS_URL_RE = re.compile(
+    r"""url\s*\(\s*(?P<arg>"(?:[^"\\]|\\.)*(?:"|\Z)|'(?:[^'\\]|\\.)*(?:'|\Z)|[^)]*)"""
+    r"""\s*(?:\)|\Z)""",
+    re.IGNORECASE | re.DOTALL,
+)
+_CSS_ESCAPE_RE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\r\n\f]?|(.))", re.DOTALL)
+# what loads a resource without url(...), or hides one from the checks
+_CSS_FETCHING_RE = re.compile(
+    r"@import|(?:image-set|\bimage|\bsrc|expression)\s*\(|-moz-binding|behavior\s*:",
+    re.IGNORECASE,
+)
+
+
+def _is_data_uri(value):
+    return bool(_DATA_URI_RE.match(value or ""))
+
+
+def _unescape_css(match):
+    if match.group(1):
+        code = int(match.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
+    return match.group(2)
+
+
+def _css_fetches(css):
+    """Whether ``css`` still refers to anything but ``data:`` URIs, read
+    the way a browser reads it (comments dropped, escapes decoded)."""
+    text = _CSS_ESCAPE_RE.sub(_unescape_css, _CSS_COMMENT_RE.sub("", css))
+    if _CSS_FETCHING_RE.search(text):
+        return True
+    return any(
+        not _is_data_uri(match.group("arg").strip("\"' \t\r\n\f"))
+        for match in _CSS_URL_RE.finditer(text)
+    )
+
+
+def offline_css(css):
+    """``css`` (a style sheet or a ``style`` attribute) with every ``url()``
+    that is not a ``data:`` URI replaced by ``none`` and every ``@import``
+    removed; ``None`` when what is left would still load a resource (an
+    escaped ``url``, ``image-set("...")``): then drop all of it."""
+    if not css:
+        return css
+
+    def replace(match):
+        if _is_data_uri(match.group("arg").strip("\"' \t\r\n\f")):
+            return match.group(0)
+        return "none"
+
+    text = _CSS_COMMENT_RE.sub("", css)
+    text = _CSS_URL_RE.sub(replace, _CSS_IMPORT_RE.sub("", text))
+    return None if _css_fetches(text) else text
+
+
+def offline_html(html, embed_image=None):
+    """Return the HTML document ``html`` with nothing left that a browser
+    would load from elsewhere, as a string.
+
+    ``data:`` URIs stay. An ``<img>`` whose ``src`` ``embed_image(src)``
+    turns into a ``data:`` URI gets that URI; any other image is removed
+    and leaves its alt text. Elements that load something (``link``,
+    ``iframe``, ``object``, ``embed``, ``script``, ``video``...) and
+    attributes that hold an address (``background``, ``srcset``,
+    ``xlink:href``...) are removed; so is every CSS ``url()`` that is not a
+    ``data:`` URI, in ``<style>`` and in attributes. Only ``<a href>``
+    stays: a link in a PDF is not loaded.
+    """
+    parser = lxml_html.HTMLParser(huge_tree=True, remove_comments=True, remove_pis=True)
+    document = lxml_html.document_fromstring(str(html), parser=parser)
+    for element in list(document.iter()):
+        if not isinstance(element.tag, str):  # entities and the like
+            element.drop_tree()
+            continue
+        tag = element.tag.lower().rpartition(":")[2]
+        attributes = {name.lower(): name for name in element.attrib}
+        if tag in FETCHING_ELEMENTS:
+            element.drop_tree()
+            continue
+        if tag in FETCHING_VOID_ELEMENTS or (
+            tag == "meta" and "http-equiv" in attributes
+        ):
+            element.drop_tag()
+            continue
+        if tag == "style":
+            _offline_style_element(element)
+        for key, name in attributes.items():
+            if (tag, key) in (("a", "href"), ("img", "src")):
+                continue
+            value = element.attrib[name]
+            if key in URL_ATTRIBUTES or key.endswith(("src", "href")):
+                del element.attrib[name]
+            elif key == "style":
+                css = offline_css(value)
+                if css is None:
+                    del element.attrib[name]
+                elif css != value:
+                    element.attrib[name] = css
+            elif _css_fetches(value):  # SVG's fill="url(...)", cursor...
+                del element.attrib[name]
+        if tag == "img" and "src" in attributes:
+            _offline_image(element, attributes["src"], embed_image)
+    doctype = document.getroottree().docinfo.doctype
+    return lxml_html.tostring(
+        document, encoding="unicode", method="html", doctype=doctype or None
+    )
+
+
+def offline_fragment(html, embed_image=None):
+    """:func:`offline_html` for a part of a document (what goes inside a
+    ``<body>``, e.g. the pages Odoo's report engine puts into its layout)."""
+    parser = lxml_html.HTMLParser(huge_tree=True)
+    document = lxml_html.document_fromstring(
+        offline_html(f"<html><body>{html}</body></html>", embed_image), parser=parser
+    )
+    body = document.find("body")
+    return str(escape(body.text or "")) + "".join(
+        lxml_html.tostring(child, encoding="unicode", method="html") for child in body
+    )
+
+
+def _offline_style_element(element):
+    for child in element:
+        child.drop_tree()
+    css = offline_css(element.text or "") or ""
+    # the text of a <style> is written as it is: no "<" may end it early
+    element.text = css.replace("<", "\\3c ")
+
+
+def _offline_image(element, name, embed_image):
+    src = element.attrib[name]
+    if _is_data_uri(src):
+        return
+    data_uri = embed_image(src) if embed_image else None
+    if data_uri and _is_data_uri(data_uri):
+        element.attrib[name] = data_uri
+        return
+    alt = (element.get("alt") or "").strip()
+    element.tail = f"{alt}{element.tail or ''}"
+    element.drop_tree()
+
+
+def _origin(url):
+    parts = urlsplit(url or "")
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+class AttachmentImages:
+    """Turns the address of an image attachment of this database into a
+    ``data:`` URI, for :func:`offline_html`.
+
+    The address is ``/web/image/<id>...`` or ``/web/content/<id>...``, alone
+    or after the server's own base URL. The attachment is read as the user
+    of ``env`` (never as superuser): an attachment that user may not read,
+    or that is no image, gives ``None``.
+    """
+
+    PATH_RE = re.compile(r"/web/(?:image|content)/(\d+)(?:[-/][^?#]*)?")
+    MIMETYPES = frozenset(
+        {
+            "image/bmp",
+            "image/gif",
+            "image/jpeg",
+            "image/png",
+            "image/svg+xml",
+            "image/webp",
+        }
+    )
+
+    def __init__(self, env, base_urls=()):
+        self.env = env(su=False)
+        self.origins = {_origin(url) for url in base_urls if url}
+        self._data_uris = {}
+
+    @classmethod
+    def for_record(cls, record):
+        """The images ``record``'s user may read; addresses after the base
+        URL of ``record`` or of the database are local."""
+        base_urls = {
+            record.get_base_url(),
+            record.env["ir.config_parameter"].sudo().get_param("web.base.url"),
+        }
+        return cls(record.env, base_urls)
+
+    def attachment_id(self, src):
+        """The id of the attachment ``src`` addresses on this server, or
+        ``None``."""
+        try:
+            url = urlsplit((src or "").strip())
+        except ValueError:
+            return None
+        if (url.scheme or url.netloc) and _origin(src.strip()) not in self.origins:
+            return None
+        match = self.PATH_RE.fullmatch(url.path)
+        return int(match.group(1)) if match else None
+
+    def __call__(self, src):
+        attachment_id = self.attachment_id(src)
+        if attachment_id is None:
+            return None
+        if attachment_id not in self._data_uris:
+            self._data_uris[attachment_id] = self._data_uri(attachment_id)
+        return self._data_uris[attachment_id]
+
+    def _data_uri(self, attachment_id):
+        attachment = self.env["ir.attachment"].browse(attachment_id)
+        try:
+            if not attachment.exists():
+                return None
+            # the access rules of the model, then those of the attached record
+            attachment.check_access("read")
+            attachment.check("read")
+            raw = attachment.raw
+        except (AccessError, MissingError):
+            return None
+        mimetype = guess_mimetype(raw or b"", default="")
+        if not raw or mimetype not in self.MIMETYPES:
+            return None
+        return f"data:{mimetype};base64,{base64.b64encode(raw).decode()}"
 
 
 # ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import contextvars
 import logging
 
 from markupsafe import Markup
@@ -7,8 +8,9 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
+from ..tools.domain_literal import DomainLiteralError, parse_domain_literal
+from ..tools.processing import check_client_values, is_processing, processing
 from . import workflow
 
 _logger = logging.getLogger(__name__)
@@ -24,6 +26,12 @@ JOB_WAITING_STATES = ("wait_dependencies", "pending", "enqueued")
 # them (posting a message, planning an activity) does not change the
 # correspondence
 MAIL_FIELD_PREFIXES = ("message_", "activity_", "website_message_")
+
+# the partners whose notification goes to their Odoo inbox whatever their
+# e-mail preference, while _notify_import_done posts (never from the context)
+_INBOX_PARTNERS = contextvars.ContextVar(
+    "serial_correspondence_inbox_partners", default=frozenset()
+)
 
 STATES = [
     ("importing", "Reading recipients"),
@@ -92,6 +100,13 @@ class SerialCorrespondence(models.Model):
         copy=False,
         help="Only contacts with at least one of these tags become recipients.",
     )
+    selected_partner_count = fields.Integer(
+        string="Selected contacts",
+        compute="_compute_selected_partner_count",
+        compute_sudo=False,
+        help="The contacts that match the contact filter and have at least one "
+        "of the contact tags, counted now and as far as you may see them.",
+    )
     email_from = fields.Char(
         string="Sender",
         default=lambda self: self.env.user.email_formatted,
@@ -115,12 +130,16 @@ class SerialCorrespondence(models.Model):
     recipient_ids = fields.One2many(
         "serial.correspondence.recipient", "correspondence_id", string="Recipients"
     )
-    recipient_count = fields.Integer(compute="_compute_recipient_stats")
-    pending_count = fields.Integer(compute="_compute_recipient_stats")
-    created_count = fields.Integer(compute="_compute_recipient_stats")
-    sent_count = fields.Integer(compute="_compute_recipient_stats")
-    excluded_count = fields.Integer(compute="_compute_recipient_stats")
-    error_count = fields.Integer(compute="_compute_recipient_stats")
+    recipient_count = fields.Integer(
+        string="Number of recipients", compute="_compute_recipient_stats"
+    )
+    pending_count = fields.Integer(string="Pending", compute="_compute_recipient_stats")
+    created_count = fields.Integer(string="Created", compute="_compute_recipient_stats")
+    sent_count = fields.Integer(string="Sent", compute="_compute_recipient_stats")
+    excluded_count = fields.Integer(
+        string="Excluded", compute="_compute_recipient_stats"
+    )
+    error_count = fields.Integer(string="Errors", compute="_compute_recipient_stats")
     document_attachment_id = fields.Many2one(
         "ir.attachment", string="Document", copy=False, readonly=True
     )
@@ -154,6 +173,14 @@ class SerialCorrespondence(models.Model):
     )
     import_cursor = fields.Integer(readonly=True, copy=False, default=0)
     job_uuid = fields.Char(readonly=True, copy=False)
+    processing_user_id = fields.Many2one(
+        "res.users",
+        string="Started by",
+        readonly=True,
+        copy=False,
+        help="The user who started generating or sending: the background jobs "
+        "run with this user's rights.",
+    )
     processing_status = fields.Selection(
         [
             ("idle", "Idle"),
@@ -176,9 +203,38 @@ class SerialCorrespondence(models.Model):
     def _compute_display_name(self):
         kinds = dict(self._fields["kind"]._description_selection(self.env))
         for record in self:
-            record.display_name = record.subject or _(
-                "%(kind)s #%(id)s", kind=kinds[record.kind], id=record.id or "-"
-            )
+            if record.subject:
+                record.display_name = record.subject
+            elif not record._origin.id:
+                # not saved yet: it has no number, and no recipients are read
+                record.display_name = (
+                    _("New serial e-mail")
+                    if record.kind == "email"
+                    else _("New serial letter")
+                )
+            else:
+                record.display_name = _(
+                    "%(kind)s #%(id)s",
+                    kind=kinds.get(record.kind, ""),
+                    id=record._origin.id,
+                )
+
+    @api.depends("partner_domain", "partner_category_ids")
+    def _compute_selected_partner_count(self):
+        """Filter AND tags, as reading the recipients combines them; counted
+        with the user's rights (never sudo: no count of hidden contacts)."""
+        Partner = self.env["res.partner"]
+        for record in self:
+            if not (record.partner_domain or record.partner_category_ids):
+                record.selected_partner_count = 0
+                continue
+            try:
+                domain = record._recipient_selection_domain()
+            except ValidationError:
+                # an invalid filter being edited selects nobody
+                record.selected_partner_count = 0
+                continue
+            record.selected_partner_count = Partner.search_count(domain)
 
     @api.depends("recipient_ids.state")
     def _compute_recipient_stats(self):
@@ -248,8 +304,24 @@ class SerialCorrespondence(models.Model):
             record._internal_write({"state": new_state})
 
     def _internal_write(self, vals):
-        """Write on behalf of the workflow and its jobs, past the lock."""
-        return self.with_context(serial_correspondence_internal=True).write(vals)
+        """Write on behalf of the workflow and its jobs, past the lock (see
+        ``tools/processing.py``: no client can take this path)."""
+        with processing():
+            return self.write(vals)
+
+    def _processing_fields(self):
+        """Fields that only processing sets: refused from clients."""
+        return frozenset(
+            {
+                "state",
+                "import_total",
+                "import_done",
+                "import_cursor",
+                "job_uuid",
+                "document_attachment_id",
+                "processing_user_id",
+            }
+        )
 
     # ------------------------------------------------------------------
     # ORM
@@ -257,8 +329,8 @@ class SerialCorrespondence(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        check_client_values(self, vals_list)
         for vals in vals_list:
-            vals.pop("state", None)
             if not vals.get("partner_domain") and not vals.get("partner_category_ids"):
                 raise UserError(
                     _(
@@ -268,13 +340,18 @@ class SerialCorrespondence(models.Model):
                 )
             if vals.get("partner_domain"):
                 self._parse_partner_domain(vals["partner_domain"])
+        self._check_template_model(
+            [vals["template_id"] for vals in vals_list if vals.get("template_id")]
+        )
+        for vals in vals_list:
+            self._fill_subject_from_template(vals)
         records = super().create(vals_list)
         for record in records:
             record._start_import()
         return records
 
     def write(self, vals):
-        if not self.env.context.get("serial_correspondence_internal"):
+        if not is_processing():
             if "state" in vals:
                 raise UserError(
                     _(
@@ -282,6 +359,7 @@ class SerialCorrespondence(models.Model):
                         "through its actions."
                     )
                 )
+            check_client_values(self, [vals])
             if "partner_domain" in vals or "partner_category_ids" in vals:
                 raise UserError(
                     _(
@@ -291,6 +369,8 @@ class SerialCorrespondence(models.Model):
                 )
             if any(not field.startswith(MAIL_FIELD_PREFIXES) for field in vals):
                 self._check_unlocked()
+        if vals.get("template_id"):
+            self._check_template_model([vals["template_id"]])
         return super().write(vals)
 
     def unlink(self):
@@ -307,9 +387,84 @@ class SerialCorrespondence(models.Model):
             missing.append(_("a template"))
         return _(" and ").join(missing)
 
+    # ------------------------------------------------------------------
+    # asking before starting: first the checks, then the question
+    # ------------------------------------------------------------------
+
+    def _confirmation_action(self, method, question, confirm_label):
+        """A dialog that asks ``question`` and, confirmed, calls ``method`` of
+        this record (``static/src/js/confirm_action.js``). The form's buttons
+        ask only after the checks passed, so that what is missing is shown at
+        once, not after the user said yes."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.client",
+            "tag": "serial_correspondence_confirm",
+            "params": {
+                "body": question,
+                "confirm_label": confirm_label,
+                "res_model": self._name,
+                "res_id": self.id,
+                "method": method,
+            },
+        }
+
+    def action_confirm_send(self):
+        """*Send e-mails* from the form: check everything sending needs, then
+        ask; :meth:`action_send` does the sending (and checks again)."""
+        self.ensure_one()
+        if not self.can_send:
+            raise UserError(
+                _(
+                    "%(name)s cannot be sent in its current state.",
+                    name=self.display_name,
+                )
+            )
+        self._check_ready_to_send()
+        return self._confirmation_action(
+            "action_send",
+            _(
+                "Send this serial e-mail now to every recipient it has not been "
+                "sent to yet?"
+            ),
+            _("Send e-mails"),
+        )
+
+    @api.model
+    def _check_template_model(self, template_ids):
+        """A template of a serial correspondence is a template on Contacts
+        that the user may read (the view's domain is no server rule)."""
+        templates = self.env["mail.template"].browse(template_ids)
+        templates.check_access("read")
+        for template in templates:
+            if template.model != "res.partner":
+                raise ValidationError(
+                    _(
+                        "The template %(template)s is for %(model)s: a serial "
+                        "correspondence needs a template on Contacts.",
+                        template=template.display_name,
+                        model=template.model,
+                    )
+                )
+
+    @api.onchange("template_id")
+    def _onchange_template_id_fill_subject(self):
+        """Choosing a template fills an empty subject with the template's."""
+        if self.template_id and not self.subject:
+            self.subject = self.template_id.subject
+
+    @api.model
+    def _fill_subject_from_template(self, vals):
+        """The same for create over RPC: an empty subject takes the
+        template's."""
+        if vals.get("template_id") and not vals.get("subject"):
+            template = self.env["mail.template"].browse(vals["template_id"])
+            if template.subject:
+                vals["subject"] = template.subject
+
     def _check_unlocked(self):
         """Refuse any change while processing runs or after the end."""
-        if self.env.context.get("serial_correspondence_internal"):
+        if is_processing():
             return
         for record in self:
             if record.state in workflow.FINAL_STATES:
@@ -333,29 +488,16 @@ class SerialCorrespondence(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    def _domain_eval_context(self):
-        return {
-            "uid": self.env.uid,
-            "user": self.env.user,
-            "context_today": datetime.date.today,
-            "datetime": datetime,
-            "relativedelta": dateutil.relativedelta.relativedelta,
-            "time": time,
-            "company_ids": self.env.companies.ids,
-            "company_id": self.env.company.id,
-        }
-
-    @api.model
     def _parse_partner_domain(self, domain_string):
-        """Return the contact filter as a domain list, or raise a clear error."""
+        """Return the contact filter as a domain list, or raise a clear error.
+
+        The filter is a domain literal (``tools/domain_literal.py``): nothing
+        of it runs. Field names and operators are checked by the ORM, in the
+        user's environment."""
         try:
-            domain = safe_eval(domain_string, self._domain_eval_context())
-            if not isinstance(domain, list | tuple):
-                raise ValueError(_("a domain is a list of conditions"))
-            domain = expression.normalize_domain(list(domain))
-            # let the ORM check field names and operators
+            domain = expression.normalize_domain(parse_domain_literal(domain_string))
             self.env["res.partner"]._search(domain)
-        except Exception as error:
+        except (DomainLiteralError, ValueError, KeyError, TypeError) as error:
             raise ValidationError(
                 _(
                     "The contact filter is not valid: %(error)s\nFilter: %(domain)s",
@@ -372,7 +514,10 @@ class SerialCorrespondence(models.Model):
         if self.partner_domain:
             domains.append(self._parse_partner_domain(self.partner_domain))
         if self.partner_category_ids:
-            domains.append([("category_id", "in", self.partner_category_ids.ids)])
+            # ``_origin``: also while a new record is edited (onchange)
+            domains.append(
+                [("category_id", "in", self.partner_category_ids._origin.ids)]
+            )
         return expression.AND(domains) if domains else [(0, "=", 1)]
 
     @api.model
@@ -440,8 +585,12 @@ class SerialCorrespondence(models.Model):
         self._internal_write({"import_done": done, "import_cursor": last_id})
         if len(partner_ids) == batch_size:
             self._enqueue_import_batch(last_id)
+            if done == 1:
+                return _("1 recipient read, continuing.")
             return _("%(count)s recipients read, continuing.", count=done)
         self._finish_import()
+        if done == 1:
+            return _("1 recipient read.")
         return _("All %(count)s recipients read.", count=done)
 
     def _finish_import(self):
@@ -450,63 +599,97 @@ class SerialCorrespondence(models.Model):
         self._notify_import_done()
 
     def _notify_import_done(self):
-        """Tell the creator: inbox message with a link, and a live toast."""
+        """Tell the creator: a notification in their inbox with a link, and a
+        live toast (``static/src/js/import_done_service.js``: the only pop-up;
+        none when the creator is looking at the correspondence)."""
         self.ensure_one()
         creator = self.create_uid
-        body = Markup(
-            _("All %(count)s recipients of %(link)s have been read. It is ready.")
-        ) % {"count": self.recipient_count, "link": self._get_html_link()}
-        # the job runs as the creator: notify them of "their own" message,
-        # in their Odoo inbox whatever their e-mail preference
-        self.with_context(
-            mail_notify_author=True,
-            serial_correspondence_inbox_partner_ids=creator.partner_id.ids,
-        ).message_post(
+        count = self.recipient_count
+        if count == 1:
+            body = Markup(_("1 recipient of %(link)s has been read. It is ready.")) % {
+                "link": self._get_html_link()
+            }
+            message = _(
+                "1 recipient of %(name)s has been read.", name=self.display_name
+            )
+        else:
+            body = Markup(
+                _("All %(count)s recipients of %(link)s have been read. It is ready.")
+            ) % {"count": count, "link": self._get_html_link()}
+            message = _(
+                "All %(count)s recipients of %(name)s have been read.",
+                count=count,
+                name=self.display_name,
+            )
+        # a notification (not a message in a chat or the chatter), in the
+        # creator's Odoo inbox whatever their e-mail preference; the job runs
+        # as the creator: notify them of "their own" message
+        token = _INBOX_PARTNERS.set(frozenset(creator.partner_id.ids))
+        try:
+            self._notify_creator(body, creator)
+        finally:
+            _INBOX_PARTNERS.reset(token)
+        creator._bus_send(
+            "serial_correspondence/import_done",
+            {"id": self.id, "title": _("Recipients read"), "message": message},
+        )
+
+    def _notify_creator(self, body, creator):
+        self.with_context(mail_notify_author=True).message_notify(
             body=body,
             author_id=self.env.ref("base.partner_root").id,
             partner_ids=creator.partner_id.ids,
             subtype_xmlid="mail.mt_note",
         )
-        creator._bus_send(
-            "serial_correspondence/import_done",
-            {
-                "id": self.id,
-                "title": _("Recipients read"),
-                "message": _(
-                    "All %(count)s recipients of %(name)s have been read.",
-                    count=self.recipient_count,
-                    name=self.display_name,
-                ),
-            },
-        )
 
     def _notify_get_recipients(self, message, msg_vals, **kwargs):
         recipients = super()._notify_get_recipients(message, msg_vals, **kwargs)
-        inbox_ids = self.env.context.get("serial_correspondence_inbox_partner_ids")
+        # set by _notify_import_done only: a client's context key chooses nothing
+        inbox_ids = _INBOX_PARTNERS.get()
         for data in recipients:
             if inbox_ids and data["id"] in inbox_ids and data.get("uid"):
                 data["notif"] = "inbox"
         return recipients
 
-    def _render_per_partner(self, partners, render_batch):
-        """Render with ``render_batch(partners)`` -> ``{partner_id: value}``.
+    def _render_messages(self, partners):
+        """Render subject and body for ``partners``.
 
-        Returns ``(rendered, {partner_id: error})``: the whole batch at once;
-        only when that fails is each contact rendered alone, to name the ones
-        the template fails for.
+        Returns ``({partner_id: (subject, body)}, {partner_id: error})``: the
+        whole batch at once; only when that fails is each contact rendered
+        alone, to name the ones the template fails for.
         """
         self.ensure_one()
         try:
-            return render_batch(partners), {}
+            return self._render_messages_batch(partners), {}
         except Exception:  # any template error: see below
             _logger.info("Batch rendering failed for %s, rendering one by one", self)
         rendered, failures = {}, {}
         for partner in partners:
             try:
-                rendered.update(render_batch(partner))
+                rendered.update(self._render_messages_batch(partner))
             except Exception as error:  # reported to the user
                 failures[partner.id] = str(error) or error.__class__.__name__
         return rendered, failures
+
+    def _render_messages_batch(self, partners):
+        """``{partner_id: (subject, body)}``, rendered with the user's rights
+        exactly as Odoo's composer renders them: the template's stored
+        content as Odoo trusts it (it was checked when an editor saved it),
+        the subject the user typed as any user's text (a user who is not a
+        template editor gets plain placeholders such as ``{{ object.name }}``
+        and no code). Never with sudo."""
+        res_ids = partners.ids
+        if not res_ids:
+            return {}
+        template = self.template_id
+        bodies = template._render_field("body_html", res_ids, compute_lang=True)
+        if self.subject == template.subject:
+            subjects = template._render_field("subject", res_ids, compute_lang=True)
+        else:
+            subjects = self.env["mail.render.mixin"]._render_template(
+                self.subject, "res.partner", res_ids, engine="inline_template"
+            )
+        return {pid: (subjects[pid], bodies[pid]) for pid in res_ids}
 
     # ------------------------------------------------------------------
     # creation from the contacts list
@@ -517,20 +700,43 @@ class SerialCorrespondence(models.Model):
         """Create a correspondence of ``kind`` for ``partners`` and open it.
 
         When the user selected every contact of the list ("select all"), the
-        list's filter is kept instead of a list of ids.
+        list's filter is kept instead of a list of ids: also beyond the
+        number of ids the web client sends (``web.active_ids_limit``, 20,000),
+        which it cuts silently when the whole list is selected.
         """
         if not partners:
             raise UserError(_("Select at least one contact."))
         domain = [("id", "in", partners.ids)]
         active_domain = self.env.context.get("active_domain")
-        if active_domain and self.env["res.partner"].search_count(active_domain) == len(
-            partners
+        if active_domain is not None and self._whole_list_selected(
+            partners, active_domain
         ):
             domain = active_domain
         record = self.with_context(active_domain=None, active_ids=None).create(
             {"kind": kind, "partner_domain": repr(domain)}
         )
         return record._action_open_form()
+
+    @api.model
+    def _whole_list_selected(self, partners, active_domain):
+        """Whether ``partners`` are the whole list ``active_domain`` shows, or
+        its first ``web.active_ids_limit`` contacts (the client's cut when
+        the user selected the whole list)."""
+        Partner = self.env["res.partner"]
+        total = Partner.search_count(active_domain)
+        if total == len(partners):
+            return True
+        limit = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("web.active_ids_limit", default="20000")
+        )
+        if len(partners) != limit or total < limit:
+            return False
+        # the client took the first ``limit`` ids of the list's filter
+        return Partner.search_count(
+            expression.AND([active_domain, [("id", "in", partners.ids)]])
+        ) == len(partners)
 
     def _action_open_form(self):
         self.ensure_one()
@@ -549,4 +755,20 @@ class SerialCorrespondence(models.Model):
         )
         action["domain"] = [("correspondence_id", "=", self.id)]
         action["context"] = {"default_correspondence_id": self.id}
+        if self.is_locked:
+            # no "Delete" where the server refuses it
+            action["views"] = [
+                (
+                    self.env.ref(
+                        "serial_correspondence.serial_correspondence_recipient_view_list_locked"
+                    ).id,
+                    "list",
+                ),
+                (
+                    self.env.ref(
+                        "serial_correspondence.serial_correspondence_recipient_view_form_locked"
+                    ).id,
+                    "form",
+                ),
+            ]
         return action

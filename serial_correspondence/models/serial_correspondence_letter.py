@@ -21,7 +21,7 @@ import unicodedata
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, format_date
 from odoo.tools.mimetypes import guess_mimetype
 
@@ -36,6 +36,26 @@ DEFAULT_LETTER_PART_SIZE = 200
 # everything on the first page relative to the top margin (DIN 5008 form B)
 LETTER_MARGINS_MM = (15, 0, 20, 0)
 LABEL_MARGINS_MM = (0, 0, 0, 0)
+
+
+# the return address line in the window is 78 mm wide: the longest line
+# (in characters) each type size fits, the last one for anything longer
+# (DIN 5008 allows a smaller type there)
+RETURN_ADDRESS_SIZES = (
+    (58, "sc-return"),
+    (68, "sc-return sc-return-6"),
+    (82, "sc-return sc-return-5"),
+)
+RETURN_ADDRESS_SMALLEST = "sc-return sc-return-4"
+
+
+def _return_address_class(text):
+    """The CSS class that fits the return address line ``text`` into the
+    window of the envelope."""
+    for longest, css_class in RETURN_ADDRESS_SIZES:
+        if len(text) <= longest:
+            return css_class
+    return RETURN_ADDRESS_SMALLEST
 
 
 def _sort_text(value):
@@ -84,10 +104,38 @@ class SerialCorrespondence(models.Model):
     document_outdated = fields.Boolean(
         compute="_compute_document_outdated", compute_sudo=True
     )
-    edited_letter_count = fields.Integer(compute="_compute_edited_letter_count")
+    edited_letter_count = fields.Integer(
+        string="Edited letters", compute="_compute_edited_letter_count"
+    )
     processed_count = fields.Integer(
         string="Recipients processed", compute="_compute_processed_count"
     )
+
+    def _processing_fields(self):
+        return super()._processing_fields() | {
+            "letter_date",
+            "letter_run",
+            "letter_output",
+            "letter_part_ids",
+            "document_page_count",
+            "document_checksum",
+            "document_archived",
+        }
+
+    def _own_document(self):
+        """The document, with sudo, and only if it is this correspondence's
+        own attachment (made by generating): no sudo operation ever touches
+        an attachment the correspondence did not make."""
+        self.ensure_one()
+        document = self.document_attachment_id.sudo()
+        if document and (document.res_model, document.res_id) != (self._name, self.id):
+            raise AccessError(
+                _(
+                    "The document of %(name)s is not its own attachment.",
+                    name=self.display_name,
+                )
+            )
+        return document
 
     @api.depends("letter_part_ids.outdated")
     def _compute_document_outdated(self):
@@ -144,6 +192,7 @@ class SerialCorrespondence(models.Model):
         self._apply_event("generate")
         self._internal_write(
             {
+                "processing_user_id": self.env.uid,
                 "letter_run": self.letter_run + 1,
                 "letter_date": fields.Date.context_today(self),
                 "letter_output": self.output,
@@ -151,6 +200,57 @@ class SerialCorrespondence(models.Model):
         )
         self._enqueue_letters_part(1)
         return True
+
+    def action_confirm_generate(self):
+        """*Generate letters* / *Generate labels* from the form: check
+        everything generating needs, then ask when something would be lost
+        (edited letters, or the document of the other output: letters
+        replaced by labels or the other way round); :meth:`action_generate`
+        does the work (and checks again)."""
+        self.ensure_one()
+        if not self.can_generate:
+            raise UserError(
+                _(
+                    "%(name)s cannot generate letters in its current state.",
+                    name=self.display_name,
+                )
+            )
+        self._check_ready_to_generate()
+        labels = self.output == "labels"
+        questions = []
+        if (
+            self.document_attachment_id
+            and self.letter_output
+            and self.letter_output != self.output
+        ):
+            questions.append(
+                _(
+                    "The document holds the letters: generating the address labels "
+                    "replaces it with the labels."
+                )
+                if labels
+                else _(
+                    "The document holds the address labels: generating the letters "
+                    "replaces it with the letters."
+                )
+            )
+        if self.edited_letter_count:
+            questions.append(
+                _(
+                    "Generating again replaces every letter: the changes you made "
+                    "to single letters are lost."
+                )
+            )
+        if not questions:
+            return self.action_generate()
+        questions.append(
+            _("Generate the address labels?") if labels else _("Generate the letters?")
+        )
+        return self._confirmation_action(
+            "action_generate",
+            " ".join(questions),
+            _("Generate labels") if labels else _("Generate letters"),
+        )
 
     def action_open_document(self):
         """Open the document (to check and print it), up to date."""
@@ -232,6 +332,7 @@ class SerialCorrespondence(models.Model):
                     missing=missing,
                 )
             )
+        self._check_template_model(self.template_id.ids)
         if not self.recipient_count:
             raise UserError(
                 _("%(name)s has no recipients to write to.", name=self.display_name)
@@ -248,7 +349,7 @@ class SerialCorrespondence(models.Model):
             .search([("correspondence_id", "=", self.id)], order="id", limit=1)
             .partner_id
         )
-        _rendered, failures = self._render_letters(sample)
+        _rendered, failures = self._render_messages(sample)
         if failures:
             raise UserError(
                 _(
@@ -260,13 +361,13 @@ class SerialCorrespondence(models.Model):
     def _discard_letters(self):
         """Delete the document, its parts and every generated letter; all
         recipients are to be evaluated again."""
-        document = self.document_attachment_id
+        document = self._own_document()
         self._internal_write(
             {"document_attachment_id": False, "document_page_count": 0}
         )
-        document.sudo().unlink()
+        document.unlink()
         self.sudo().letter_part_ids.unlink()
-        self.recipient_ids.with_context(serial_correspondence_internal=True).write(
+        self.recipient_ids._internal_write(
             {
                 "state": "pending",
                 "reason": False,
@@ -442,7 +543,7 @@ class SerialCorrespondence(models.Model):
             # a label is the address only
             candidates._set_outcome("created")
             return candidates
-        rendered, failures = self._render_letters(candidates.partner_id)
+        rendered, failures = self._render_messages(candidates.partner_id)
         created = candidates.browse()
         for recipient in candidates:
             partner_id = recipient.partner_id.id
@@ -477,52 +578,42 @@ class SerialCorrespondence(models.Model):
         self._apply_event(workflow.outcome_event(self.kind, excluded, errors))
         self._notify_letters_generated(created, excluded, errors)
         return _(
-            "%(created)s letters created, %(excluded)s excluded, "
-            "%(error)s with errors.",
-            created=created,
-            excluded=excluded,
-            error=errors,
+            "%(created)s, %(excluded)s, %(errors)s.",
+            **self._letters_outcome_texts(created, excluded, errors),
         )
 
+    def _letters_outcome_texts(self, created, excluded, errors):
+        """The counts of an outcome in words, singular or plural (Odoo's
+        Python has no plural forms: one sentence each)."""
+        labels = self.output == "labels"
+        if created == 1:
+            created_text = _("1 label created") if labels else _("1 letter created")
+        elif labels:
+            created_text = _("%(count)s labels created", count=created)
+        else:
+            created_text = _("%(count)s letters created", count=created)
+        return {
+            "created": created_text,
+            "excluded": _("1 recipient excluded")
+            if excluded == 1
+            else _("%(count)s recipients excluded", count=excluded),
+            "errors": _("1 with an error")
+            if errors == 1
+            else _("%(count)s with errors", count=errors),
+        }
+
     def _notify_letters_generated(self, created, excluded, errors):
-        what = _("labels") if self.output == "labels" else _("letters")
+        pages = self.document_page_count
         body = _(
-            "Generated: %(created)s %(what)s created, %(excluded)s recipients "
-            "excluded, %(error)s with errors (%(pages)s pages).",
-            created=created,
-            what=what,
-            excluded=excluded,
-            error=errors,
-            pages=self.document_page_count,
+            "Generated: %(created)s, %(excluded)s, %(errors)s (%(pages)s).",
+            pages=_("1 page") if pages == 1 else _("%(count)s pages", count=pages),
+            **self._letters_outcome_texts(created, excluded, errors),
         )
         self.message_post(body=body, subtype_xmlid="mail.mt_note")
         self.env.user._bus_send(
             "serial_correspondence/import_done",
             {"id": self.id, "title": _("Letters generated"), "message": body},
         )
-
-    # ------------------------------------------------------------------
-    # rendering the letters' text
-    # ------------------------------------------------------------------
-
-    def _render_letters(self, partners):
-        """Render subject and body for ``partners``: ``({partner_id: (subject,
-        body)}, {partner_id: error})``."""
-        return self._render_per_partner(partners, self._render_letters_batch)
-
-    def _render_letters_batch(self, partners):
-        template = self.template_id.sudo()
-        res_ids = partners.ids
-        if not res_ids:
-            return {}
-        if "{{" in (self.subject or ""):
-            subjects = template._render_template(
-                self.subject, "res.partner", res_ids, engine="inline_template"
-            )
-        else:
-            subjects = dict.fromkeys(res_ids, self.subject)
-        bodies = template._render_field("body_html", res_ids, compute_lang=True)
-        return {pid: (subjects[pid], bodies[pid]) for pid in res_ids}
 
     # ------------------------------------------------------------------
     # printing
@@ -549,9 +640,7 @@ class SerialCorrespondence(models.Model):
         for count in set(page_counts.values()):
             recipients.filtered(
                 lambda r, c=count: page_counts.get(r) == c
-            ).with_context(serial_correspondence_internal=True).write(
-                {"letter_page_count": count}
-            )
+            )._internal_write({"letter_page_count": count})
         part.write(
             {
                 "pdf": base64.b64encode(pdf),
@@ -680,6 +769,7 @@ class SerialCorrespondence(models.Model):
             return_address = letterhead["return_address"]
             if foreign and home:
                 return_address = f"{return_address} · {(home.name or '').upper()}"
+            return_class = _return_address_class(return_address)
             address_lines = partner._serial_letter_address_lines(home)
             runs[-1][1].append(
                 {
@@ -689,6 +779,7 @@ class SerialCorrespondence(models.Model):
                     if len(address_lines) > 6
                     else "sc-address",
                     "return_address": return_address,
+                    "return_class": return_class,
                     "subject": recipient.letter_subject or self.subject or "",
                     "body": Markup(recipient.letter_body or ""),
                     "date": format_date(
@@ -707,8 +798,11 @@ class SerialCorrespondence(models.Model):
         )
 
     def _letters_html(self, recipients):
-        """A complete, self-contained HTML document of the letters."""
-        return self.env["ir.qweb"]._render(
+        """A complete, self-contained HTML document of the letters, offline:
+        images that are attachments the current user may read are embedded,
+        any other reference to a resource is removed (the letters' texts come
+        from templates and users; wkhtmltopdf would fetch them)."""
+        html = self.env["ir.qweb"]._render(
             "serial_correspondence.letter_document",
             {
                 "title": self.display_name,
@@ -716,6 +810,8 @@ class SerialCorrespondence(models.Model):
                 "pages": self._letter_pages_html(recipients),
             },
         )
+        images = letter_pdf.AttachmentImages.for_record(self)
+        return Markup(letter_pdf.offline_html(html, images))
 
     def _labels_html(self, recipients, label_sheet):
         sheet = LABEL_SHEETS[label_sheet]
@@ -758,7 +854,7 @@ class SerialCorrespondence(models.Model):
         """Put the parts together into the document (the same attachment when
         it is updated after edits)."""
         parts = self.sudo().letter_part_ids.sorted("sequence")
-        document = self.document_attachment_id.sudo()
+        document = self._own_document()
         if not parts:
             self._internal_write(
                 {"document_attachment_id": False, "document_page_count": 0}
@@ -805,13 +901,11 @@ class SerialCorrespondence(models.Model):
     def _archive_letter_document(self):
         """Keep the document unchangeable, with its checksum; the parts go."""
         self.sudo().letter_part_ids.unlink()
-        document = self.document_attachment_id.sudo()
+        document = self._own_document()
         if not document:
             return
         checksum = hashlib.sha256(document.raw).hexdigest()
-        document.with_context(serial_correspondence_internal=True).write(
-            {"serial_correspondence_archived": True}
-        )
+        document._serial_archive()
         self._internal_write({"document_checksum": checksum})
         self.message_post(
             body=_(
@@ -825,7 +919,7 @@ class SerialCorrespondence(models.Model):
 
     def _verify_archived_document(self):
         self.ensure_one()
-        document = self.document_attachment_id.sudo()
+        document = self._own_document()
         if not (document and self.document_checksum):
             return False
         return hashlib.sha256(document.raw).hexdigest() == self.document_checksum

@@ -6,6 +6,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize, email_split
 
+from ..tools.processing import check_client_values, is_processing, processing
+
 # an address we can deliver to: one @, a domain with a dot, no spaces
 DELIVERABLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
@@ -42,10 +44,12 @@ class SerialCorrespondenceRecipient(models.Model):
     )
     company_id = fields.Many2one(related="correspondence_id.company_id", store=True)
     kind = fields.Selection(related="correspondence_id.kind")
-    email = fields.Char(related="partner_id.email")
-    zip = fields.Char(related="partner_id.zip")
-    city = fields.Char(related="partner_id.city")
-    country_id = fields.Many2one(related="partner_id.country_id")
+    # the contact's data as the user may read it: computed with the user's
+    # rights, never written through to the contact
+    email = fields.Char(compute="_compute_contact_data")
+    zip = fields.Char(compute="_compute_contact_data")
+    city = fields.Char(compute="_compute_contact_data")
+    country_id = fields.Many2one("res.country", compute="_compute_contact_data")
     send_started_at = fields.Datetime(
         string="Delivery started",
         readonly=True,
@@ -105,6 +109,40 @@ class SerialCorrespondenceRecipient(models.Model):
         self.invalidate_model()
         correspondence.invalidate_recordset()
 
+    @api.depends(
+        "partner_id.email", "partner_id.zip", "partner_id.city", "partner_id.country_id"
+    )
+    def _compute_contact_data(self):
+        readable = self.partner_id._filtered_access("read")
+        for recipient in self:
+            partner = recipient.partner_id
+            if partner not in readable:
+                partner = partner.browse()
+            recipient.email = partner.email
+            recipient.zip = partner.zip
+            recipient.city = partner.city
+            recipient.country_id = partner.country_id
+
+    def _processing_fields(self):
+        """Fields that only processing sets: refused from clients."""
+        return frozenset(
+            {
+                "state",
+                "reason",
+                "processed_at",
+                "send_started_at",
+                "message_id",
+                "company_id",
+                "kind",
+            }
+        )
+
+    def _internal_write(self, vals):
+        """Write on behalf of processing, past the lock (see
+        ``tools/processing.py``: no client can take this path)."""
+        with processing():
+            return self.write(vals)
+
     @api.depends("state", "send_started_at")
     def _compute_delivery_unknown(self):
         for recipient in self:
@@ -125,7 +163,7 @@ class SerialCorrespondenceRecipient(models.Model):
                         name=correspondence.display_name,
                     )
                 )
-        unknown.with_context(serial_correspondence_internal=True).write(
+        unknown._internal_write(
             {
                 "send_started_at": False,
                 "reason": _(
@@ -199,7 +237,7 @@ class SerialCorrespondenceRecipient(models.Model):
 
     def _set_outcome(self, state, reason=False, **values):
         """Record the outcome of processing for these recipients."""
-        self.with_context(serial_correspondence_internal=True).write(
+        self._internal_write(
             dict(
                 values,
                 state=state,
@@ -215,7 +253,8 @@ class SerialCorrespondenceRecipient(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.context.get("serial_correspondence_internal"):
+        if not is_processing():
+            check_client_values(self, vals_list)
             correspondences = self.env["serial.correspondence"].browse(
                 [
                     vals["correspondence_id"]
@@ -223,20 +262,26 @@ class SerialCorrespondenceRecipient(models.Model):
                     if vals.get("correspondence_id")
                 ]
             )
+            # adding a recipient changes the correspondence: the user must
+            # be allowed to change it, and to read the contact
+            correspondences.check_access("write")
             correspondences._check_unlocked()
-            if any(key in vals for vals in vals_list for key in ("state", "reason")):
-                raise UserError(
-                    _("The outcome of a recipient is set by processing only.")
-                )
+            partners = self.env["res.partner"].browse(
+                [vals["partner_id"] for vals in vals_list if vals.get("partner_id")]
+            )
+            partners.check_access("read")
         return super().create(vals_list)
 
     def write(self, vals):
-        if not self.env.context.get("serial_correspondence_internal"):
+        if not is_processing():
             self.correspondence_id._check_unlocked()
-            if {"state", "reason", "correspondence_id"} & set(vals):
+            if "correspondence_id" in vals:
                 raise UserError(
-                    _("The outcome of a recipient is set by processing only.")
+                    _("A recipient cannot be moved to another correspondence.")
                 )
+            check_client_values(self, [vals])
+            if "partner_id" in vals:
+                self.env["res.partner"].browse(vals["partner_id"]).check_access("read")
         return super().write(vals)
 
     def unlink(self):

@@ -6,6 +6,8 @@ itself (its text can be edited until the serial letter is finalized)."""
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools.processing import is_processing
+
 
 class SerialCorrespondenceRecipient(models.Model):
     _inherit = "serial.correspondence.recipient"
@@ -49,7 +51,12 @@ class SerialCorrespondenceRecipient(models.Model):
         "correspondence_id.company_id",
     )
     def _compute_letter_address(self):
+        # with the user's rights: nothing of a contact the user may not read
+        readable = self.partner_id._filtered_access("read")
         for recipient in self:
+            if recipient.partner_id not in readable:
+                recipient.letter_address = False
+                continue
             home = recipient.correspondence_id.company_id.country_id
             recipient.letter_address = "\n".join(
                 recipient.partner_id._serial_letter_address_lines(home)
@@ -112,10 +119,16 @@ class SerialCorrespondenceRecipient(models.Model):
     # editing a letter
     # ------------------------------------------------------------------
 
+    def _processing_fields(self):
+        return super()._processing_fields() | {
+            "letter_sequence",
+            "letter_subject",
+            "letter_edited",
+            "letter_page_count",
+        }
+
     def write(self, vals):
-        if "letter_body" in vals and not self.env.context.get(
-            "serial_correspondence_internal"
-        ):
+        if "letter_body" in vals and not is_processing():
             self.correspondence_id._check_unlocked()
             for recipient in self:
                 if not recipient._letter_editable():
@@ -129,9 +142,7 @@ class SerialCorrespondenceRecipient(models.Model):
                     )
             result = super().write(vals)
             # flag the letter and the part of the document it is printed in
-            self.with_context(serial_correspondence_internal=True).write(
-                {"letter_edited": True}
-            )
+            self._internal_write({"letter_edited": True})
             self._letter_parts().write({"outdated": True})
             return result
         return super().write(vals)

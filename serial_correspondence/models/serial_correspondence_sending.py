@@ -46,6 +46,7 @@ from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from . import workflow
+from .ir_mail_server import run_mail_defaults
 from .serial_correspondence import JOB_MAX_RETRIES
 
 _logger = logging.getLogger(__name__)
@@ -82,6 +83,10 @@ WITH message AS (
            %(uid)s, %(at)s, %(uid)s, %(at)s
      WHERE %(sent)s
     RETURNING id
+), attached AS (
+    INSERT INTO message_attachment_rel (message_id, attachment_id)
+    SELECT message.id, attachment_id
+      FROM message, unnest(%(attachments)s::int[]) AS attachment_id
 ), confirmed AS (
     UPDATE serial_correspondence_send_log SET sent_at = %(at)s WHERE id = %(log)s
 )
@@ -135,6 +140,14 @@ class SerialCorrespondence(models.Model):
     waiting_reason = fields.Char(readonly=True, copy=False)
     retry_delay = fields.Integer(readonly=True, copy=False)
 
+    def _processing_fields(self):
+        return super()._processing_fields() | {
+            "send_run",
+            "resume_at",
+            "waiting_reason",
+            "retry_delay",
+        }
+
     # ------------------------------------------------------------------
     # actions
     # ------------------------------------------------------------------
@@ -159,11 +172,11 @@ class SerialCorrespondence(models.Model):
                 ("send_started_at", "=", False),
             ]
         )
-        unsent.with_context(serial_correspondence_internal=True).write(
-            {"state": "pending", "reason": False}
-        )
+        unsent._internal_write({"state": "pending", "reason": False})
         self._apply_event("send")
-        self._internal_write({"send_run": self.send_run + 1})
+        self._internal_write(
+            {"send_run": self.send_run + 1, "processing_user_id": self.env.uid}
+        )
         self._enqueue_send()
         return True
 
@@ -182,6 +195,7 @@ class SerialCorrespondence(models.Model):
                     missing=missing,
                 )
             )
+        self._check_template_model(self.template_id.ids)
         if not email_normalize(self.email_from or ""):
             raise UserError(
                 _(
@@ -195,7 +209,7 @@ class SerialCorrespondence(models.Model):
             .partner_id
             or self.env.user.partner_id
         )
-        _rendered, failures = self._render_emails(sample)
+        _rendered, failures = self._render_messages(sample)
         if failures:
             raise UserError(
                 _(
@@ -203,24 +217,6 @@ class SerialCorrespondence(models.Model):
                     error=failures[sample.id],
                 )
             )
-
-    # ------------------------------------------------------------------
-    # rendering
-    # ------------------------------------------------------------------
-
-    def _render_emails(self, partners):
-        """Render subject and body for ``partners``: ``({partner_id: (subject,
-        body)}, {partner_id: error})``."""
-        return self._render_per_partner(partners, self._render_emails_batch)
-
-    def _render_emails_batch(self, partners):
-        template = self.template_id.sudo()
-        res_ids = partners.ids
-        subjects = template._render_template(
-            self.subject, "res.partner", res_ids, engine="inline_template"
-        )
-        bodies = template._render_field("body_html", res_ids, compute_lang=True)
-        return {pid: (subjects[pid], bodies[pid]) for pid in res_ids}
 
     # ------------------------------------------------------------------
     # the send job
@@ -375,7 +371,11 @@ class SerialCorrespondence(models.Model):
         """Let waiting serial e-mails go on now (e.g. the limits were raised);
         a job that still finds no room plans the next try itself."""
         for record in self.search([("state", "=", "waiting")]):
-            record._enqueue_send()
+            # the job runs as the user who started sending, never as the
+            # superuser who may have called this
+            record.with_user(
+                record.processing_user_id or record.user_id
+            )._enqueue_send()
 
     def _pending_recipients_exist(self, exclude=()):
         domain = [("correspondence_id", "=", self.id), ("state", "=", "pending")]
@@ -391,7 +391,7 @@ class SerialCorrespondence(models.Model):
         for (state, reason), recipients in _group_by_outcome(before).items():
             recipients._set_outcome(state, reason)
         sendable = batch.filtered(lambda r: r not in before)
-        rendered, failures = self._render_emails(sendable.partner_id)
+        rendered, failures = self._render_messages(sendable.partner_id)
         for recipient in sendable.filtered(lambda r: r.partner_id.id in failures):
             recipient._set_outcome(
                 "error",
@@ -437,8 +437,21 @@ class SerialCorrespondence(models.Model):
             domain=_email_domain(email),
             subject=subject,
             body=str(body or ""),
+            history_body=self._history_body(body),
             headers={key: value for key, value in headers.items() if value},
         )
+
+    def _email_attachments(self):
+        """The files sent with every e-mail (and kept with each copy in the
+        contacts' history): the template's attachments. A seam for more."""
+        return self.template_id.attachment_ids
+
+    def _history_body(self, body):
+        """The e-mail's copy for the contact's history, sanitized exactly as
+        the ORM sanitizes ``mail.message.body`` (the copy is inserted with
+        SQL, past the ORM)."""
+        Message = self.env["mail.message"]
+        return str(Message._fields["body"].convert_to_cache(body or "", Message) or "")
 
     def _deliver(self, email, run, following=None):
         """Claim ``email``'s recipient (committed), hand the e-mail to the
@@ -562,7 +575,8 @@ class SerialCorrespondence(models.Model):
             "author": run.author_id,
             "email_from": run.sender.email_from,
             "subject": email.subject,
-            "body": email.body,
+            "body": email.history_body,
+            "attachments": run.sender.attachment_ids,
             "message_id": email.message_id,
             "server": run.sender.mail_server_id or None,
             "uid": self.env.uid,
@@ -610,7 +624,7 @@ class SerialCorrespondence(models.Model):
             ]
         )
         # the mark stays: it keeps the recipient out of "Send e-mails" again
-        interrupted.with_context(serial_correspondence_internal=True).write(
+        interrupted._internal_write(
             {
                 "state": "error",
                 "reason": _(
@@ -720,6 +734,7 @@ class _OutgoingEmail:
     domain: str
     subject: str
     body: str
+    history_body: str
     headers: dict
     message_id: str = ""
     envelope: tuple = None
@@ -749,37 +764,51 @@ class _SmtpSender:
         self.headers = {}
         if company.bounce_email:
             self.headers["Return-Path"] = company.bounce_email
-        self.mail_server = mail_server.with_context(
-            serial_default_bounce_address=mail_server._get_default_bounce_address(),
-            serial_default_from_address=mail_server._get_default_from_address(),
+        self.mail_server = mail_server
+        self.defaults = (
+            mail_server._get_default_bounce_address(),
+            mail_server._get_default_from_address(),
         )
+        # the files that go with every e-mail, read once per run with the
+        # user's rights
+        attachments = correspondence._email_attachments()
+        self.attachment_ids = attachments.ids
+        self.attachments = [
+            (attachment.name, attachment.raw, attachment.mimetype)
+            for attachment in attachments
+        ]
 
     def prepare(self, email, quiet=False):
         """Build ``email``'s message as Odoo builds its mails, with the
         envelope Odoo would use, as the bytes to send (no I/O). With
         ``quiet``, a failure leaves it to be built (and raise) in its turn."""
         try:
-            email.message_id = generate_tracking_message_id(
-                f"{email.partner_id}-res.partner"
-            )
-            message = self.mail_server.build_email(
-                email_from=self.email_from,
-                email_to=[email.email_to],
-                subject=email.subject,
-                body=email.body,
-                body_alternative=html2plaintext(email.body),
-                message_id=email.message_id,
-                subtype="html",
-                headers=self.headers | email.headers,
-            )
-            smtp_from, smtp_to_list, message = self.mail_server._prepare_email_message(
-                message, self._session
-            )
-            email.envelope = _envelope(smtp_from, smtp_to_list, message)
+            with run_mail_defaults(*self.defaults):
+                self._build(email)
         except Exception:
             if not quiet:
                 raise
             email.envelope = None
+
+    def _build(self, email):
+        email.message_id = generate_tracking_message_id(
+            f"{email.partner_id}-res.partner"
+        )
+        message = self.mail_server.build_email(
+            email_from=self.email_from,
+            email_to=[email.email_to],
+            subject=email.subject,
+            body=email.body,
+            body_alternative=html2plaintext(email.body),
+            message_id=email.message_id,
+            subtype="html",
+            headers=self.headers | email.headers,
+            attachments=self.attachments or None,
+        )
+        smtp_from, smtp_to_list, message = self.mail_server._prepare_email_message(
+            message, self._session
+        )
+        email.envelope = _envelope(smtp_from, smtp_to_list, message)
 
     def hand_over(self, email):
         """Send ``email``'s message up to its last line, without waiting for
@@ -882,7 +911,10 @@ def _envelope(smtp_from, smtp_to_list, message):
     message = copy.copy(message)
     del message["Bcc"]
     options = []
-    policy = message.policy
+    # fold header lines at RFC 5322's hard limit only: at the default 78 a
+    # header of one long word (the List-Unsubscribe URL) is turned into
+    # RFC 2047 encoded-words, which mailbox providers ignore there
+    policy = message.policy.clone(max_line_length=998)
     if not "".join([smtp_from, *smtp_to_list]).isascii():
         policy = policy.clone(utf8=True)
         options = ["SMTPUTF8", "BODY=8BITMIME"]

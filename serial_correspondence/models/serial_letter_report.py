@@ -26,10 +26,17 @@ class ReportSerialLetter(models.AbstractModel):
         recipients = recipients.sorted(
             lambda r: (r.correspondence_id.id, r.letter_sequence, r.id)
         )
+        # offline, as the generated document: Odoo's report engine runs
+        # wkhtmltopdf on these pages too (see letter_pdf.offline_html)
         pages = Markup("").join(
-            correspondence._letter_pages_html(
-                recipients.filtered(
-                    lambda r, c=correspondence: r.correspondence_id == c
+            Markup(
+                letter_pdf.offline_fragment(
+                    correspondence._letter_pages_html(
+                        recipients.filtered(
+                            lambda r, c=correspondence: r.correspondence_id == c
+                        )
+                    ),
+                    letter_pdf.AttachmentImages.for_record(correspondence),
                 )
             )
             for correspondence in recipients.correspondence_id

@@ -13,3 +13,9 @@ from . import test_e2e_send
 from . import test_letters
 from . import test_letters_rpc
 from . import test_e2e_sending_limits
+from . import test_security_rules
+from . import test_e2e_security
+from . import test_select_all
+from . import test_letter_offline
+from . import test_demo
+from . import test_first_use

@@ -380,6 +380,17 @@ class TestE2ESendEmails(BaseCase):
             for address, message in deliveries(self.sink):
                 partner_id, name = allowed[address]
                 self._assert_message(address, message, name, partner_id)
+            # the one-click header as mailbox providers read it: the plain
+            # <https://...> value (RFC 2369/8058), never RFC 2047 encoded-words
+            for path in self.sink.paths():
+                raw_headers = re.split(rb"\r?\n\r?\n", path.read_bytes(), maxsplit=1)[0]
+                self.assertRegex(
+                    raw_headers,
+                    rb"(?m)^List-Unsubscribe: <https?://[^\s>]+"
+                    rb"/serial_correspondence/unsubscribe/\d+/[^\s>]+>\r?$",
+                    path.name,
+                )
+                self.assertNotIn(b"=?", raw_headers.split(b"List-Unsubscribe:")[1][:20])
                 self.assertEqual(
                     history[partner_id],
                     (str(message["Message-Id"]).strip(), f"Neuigkeiten für {name}"),

@@ -248,6 +248,34 @@ class TestLetters(LetterDataMixin, SerialCorrespondenceCase):
         # single-page letters carry no page number
         self.assertNotIn("Page 1", pdf_text(pdf))
 
+    def test_long_return_address_fits_the_window_also_abroad(self):
+        self.env.company.write(
+            {
+                "name": "Musterverein Berlin-Brandenburg für Kultur e. V.",
+                "street": "Karl-Marx-Allee 101",
+                "zip": "10243",
+                "city": "Berlin",
+            }
+        )
+        record = self.generate(self.letter(self.anna | self.emil, sort_order="name"))
+        words = pdf_words(self.document(record))
+        expected = (
+            "Musterverein Berlin-Brandenburg für Kultur e. V. · Karl-Marx-Allee 101 "
+            "· 10243 Berlin"
+        )
+        for page, line in enumerate((expected, f"{expected} · GERMANY")):
+            in_line = [
+                w
+                for w in words
+                if w[0] == page and 45 + 5 < w[3] < 45 + 17.7 and w[2] < 20 + 85
+            ]
+            self.assertEqual(" ".join(w[1] for w in in_line), line)
+            # every word of it, the country too, inside the window (20 + 85 mm)
+            # and not cut at the right edge of the line (25 + 78 mm)
+            for _page, word, x0, _y0, x1, _y1 in in_line:
+                self.assertGreaterEqual(x0, 20, word)
+                self.assertLessEqual(x1, 103.5, word)
+
     def test_labels_per_sheet_one_address_per_label(self):
         partners = self.env["res.partner"].create(
             [

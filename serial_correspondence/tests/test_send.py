@@ -1,8 +1,11 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo.exceptions import UserError
-from odoo.tests import tagged
+import base64
 
+from odoo.exceptions import UserError
+from odoo.tests import Form, tagged
+
+from ..models.serial_correspondence_sending import _SmtpSender
 from .common import SerialCorrespondenceCase
 
 
@@ -161,6 +164,65 @@ class TestSendEmails(SerialCorrespondenceCase):
         self.assertEqual(
             (record.sent_count, record.excluded_count, record.error_count), (3, 3, 2)
         )
+
+    def test_choosing_a_template_fills_an_empty_subject(self):
+        self.template.subject = "Neues für {{ object.name }}"
+        record = self.create_correspondence(template_id=self.template.id)
+        self.assertEqual(record.subject, "Neues für {{ object.name }}")
+        typed = self.create_correspondence(
+            template_id=self.template.id, subject="Eigener Betreff"
+        )
+        self.assertEqual(typed.subject, "Eigener Betreff")
+        # in the form: the onchange
+        with Form(self.Correspondence.with_user(self.user)) as form:
+            form.partner_domain = repr([("city", "=", self.town)])
+            form.template_id = self.template
+            self.assertEqual(form.subject, "Neues für {{ object.name }}")
+
+    def test_template_attachments_go_with_every_email_and_its_history_copy(self):
+        flyer = self.env["ir.attachment"].create(
+            {
+                "name": "Flyer.pdf",
+                "raw": b"%PDF-1.4 Flyer",
+                "mimetype": "application/pdf",
+                "res_model": "mail.template",
+                "res_id": self.template.id,
+            }
+        )
+        self.template.attachment_ids = flyer
+        record = self._ready_email(purpose="information")
+        # the message as it is handed to the mail server carries the file
+        sender = _SmtpSender(record.with_user(self.user))
+        partner = self.allowed[0]
+        rendered, _failures = record._render_messages(partner)
+        email = record._outgoing_email(
+            self._recipient(record, partner), *rendered[partner.id]
+        )
+        sender.prepare(email)
+        data = email.envelope[2]
+        self.assertIn(b'filename="Flyer.pdf"', data)
+        self.assertIn(base64.b64encode(b"%PDF-1.4 Flyer"), data)
+        # and every copy in the contacts' history keeps it
+        record.with_user(self.user).action_send()
+        self.run_jobs(record)
+        for partner in self.allowed:
+            self.assertEqual(self._messages_to(partner).attachment_ids, flyer)
+
+    def test_list_unsubscribe_header_goes_out_as_a_plain_url(self):
+        record = self._ready_email(purpose="advertising")
+        partner = self.allowed[0]
+        rendered, _failures = record._render_messages(partner)
+        email = record._outgoing_email(
+            self._recipient(record, partner), *rendered[partner.id]
+        )
+        _SmtpSender(record).prepare(email)
+        headers = email.envelope[2].split(b"\r\n\r\n", 1)[0]
+        self.assertRegex(
+            headers,
+            rb"(?m)^List-Unsubscribe: <https?://\S+/serial_correspondence/"
+            rb"unsubscribe/%d/\S+>\r$" % partner.id,
+        )
+        self.assertNotIn(b"=?utf-8?q?=3C", headers)
 
     def test_information_ignores_advertising_consent(self):
         record = self._ready_email(purpose="information")
