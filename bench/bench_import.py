@@ -541,6 +541,17 @@ def run_server_import(args, checks: Checks) -> Result:
 # ----------------------------------------------------------------------
 
 
+def use_addons_path(addons_path: str) -> None:
+    """Make the addons of ``addons_path`` importable as ``odoo.addons.<name>``
+    (as Odoo does when it starts), e.g. the addon's test-support package
+    ``odoo.addons.serial_correspondence.testing`` (SMTP sink, server harness)."""
+    import odoo
+    from odoo.modules.module import initialize_sys_path
+
+    odoo.tools.config["addons_path"] = addons_path
+    initialize_sys_path()
+
+
 def load_registry(args):
     import odoo
     from odoo.modules.registry import Registry

@@ -5,8 +5,9 @@ What it measures
 One database (``sc_bench_send`` by default, dropped first) with
 serial_correspondence and Odoo's own ``mass_mailing`` installed (no demo
 data), 2,000 contacts with unique e-mail addresses (SQL, not measured), one
-``ir.mail_server`` pointing at an SMTP sink on loopback (``scripts/smtp_sink.py``
-run as a separate process, one ``.eml`` file per delivery, no TLS), and one
+``ir.mail_server`` pointing at an SMTP sink on loopback (the addon's
+``testing/smtp_sink.py``, the one of the tests and the demo, run as a separate
+process, one ``.eml`` file per delivery, no TLS), and one
 ``mail.template`` on contacts with a personalised body of about 2 KB of HTML
 ("Hallo <t t-out="object.name"/>", ...). Three ways send the same 2,000
 personalised e-mails (subject "Hallo <name>") to the same sink, one after the
@@ -134,6 +135,7 @@ from bench_import import (
     pg_connect,
     pg_cursor,
     release_database,
+    use_addons_path,
 )
 
 EMAIL_DOMAIN = "bench.example.com"
@@ -188,11 +190,11 @@ Geschäftsführung: Erika Musterfrau</p>
 # ----------------------------------------------------------------------
 
 
-def serve_sink(host: str, port: int, directory: str) -> int:
-    """``--serve-sink``: run scripts/smtp_sink.py's server without a line per
-    message, until SIGTERM."""
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    import smtp_sink
+def serve_sink(host: str, port: int, directory: str, addons_path: str) -> int:
+    """``--serve-sink``: run the addon's SMTP sink (``testing/smtp_sink.py``)
+    without a line per message, until SIGTERM."""
+    use_addons_path(addons_path)
+    from odoo.addons.serial_correspondence.testing import smtp_sink
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -213,6 +215,7 @@ class Sink:
     def __init__(self, args):
         self.host = "127.0.0.1"
         self.port = args.smtp_port
+        self.addons_path = args.addons_path
         self.directory = REPO_ROOT / "var" / f"{args.db}-mail"
         self.logfile = REPO_ROOT / "var" / f"{args.db}-sink.log"
         self.process: subprocess.Popen | None = None
@@ -227,6 +230,7 @@ class Sink:
                     str(Path(__file__).resolve()),
                     "--serve-sink",
                     f"{self.host}:{self.port}:{self.directory}",
+                    f"--addons-path={self.addons_path}",
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -1457,7 +1461,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_sink:
         host, port, directory = args.serve_sink.split(":", 2)
-        return serve_sink(host, int(port), directory)
+        return serve_sink(host, int(port), directory, args.addons_path)
     (REPO_ROOT / "var").mkdir(exist_ok=True)
     args.addon_state = addon_state()
     log(args.addon_state)

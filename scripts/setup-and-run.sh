@@ -3,7 +3,7 @@
 # PostgreSQL, a demo database with the addon, its demo data (a German club,
 # its contacts and templates) and German, an SMTP sink on loopback that keeps
 # every e-mail Odoo sends, the demo's serial correspondences (made once by the
-# real workflow: scripts/demo_correspondences.py), then Odoo with queue_job's
+# real workflow: serial_correspondence/testing/demo_correspondences.py), then Odoo with queue_job's
 # job runner in the foreground. Ctrl-C stops Odoo and the sink.
 #
 # Usage: scripts/setup-and-run.sh [--reset] [--db NAME] [--http-port N]
@@ -194,8 +194,10 @@ trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
 
 echo "== starting the SMTP sink (log: $SINK_LOG)"
-"$PY" "$REPO_ROOT/scripts/smtp_sink.py" --host "$SMTP_HOST" --port "$SMTP_PORT" \
-    --dir "$MAIL_DIR" >>"$SINK_LOG" 2>&1 &
+# the addon's own test-support sink, run as a script (standard library and
+# aiosmtpd only)
+"$PY" "$REPO_ROOT/serial_correspondence/testing/smtp_sink.py" \
+    --host "$SMTP_HOST" --port "$SMTP_PORT" --dir "$MAIL_DIR" >>"$SINK_LOG" 2>&1 &
 SINK_PID=$!
 for _ in $(seq 1 50); do
     port_free "$SMTP_HOST" "$SMTP_PORT" || break
@@ -207,7 +209,7 @@ kill -0 "$SINK_PID" 2>/dev/null || die "the SMTP sink did not start; see $SINK_L
 echo "== admin: password admin, notifications in Odoo; outgoing mail server: SMTP sink on $SMTP_HOST:$SMTP_PORT"
 echo "== the demo's serial correspondences (made once per database by the real workflow; e-mails to the sink)"
 SC_SMTP_HOST="$SMTP_HOST" SC_SMTP_PORT="$SMTP_PORT" \
-    SC_DEMO_SCRIPT="$REPO_ROOT/scripts/demo_correspondences.py" \
+    SC_DEMO_SCRIPT="$REPO_ROOT/serial_correspondence/testing/demo_correspondences.py" \
     odoo shell -c "$CONF" -d "$DB" --no-http --log-level=warn <<'PY'
 import os
 import runpy

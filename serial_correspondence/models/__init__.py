@@ -10,6 +10,9 @@ from . import res_config_settings
 from . import serial_correspondence_letter_part
 from . import serial_correspondence_letter
 from . import serial_correspondence_recipient_letter
+from . import serial_correspondence_check
+from . import serial_correspondence_recipient_check
 from . import serial_letter_report
 from . import res_partner_letter
 from . import ir_attachment
+from . import ir_qweb

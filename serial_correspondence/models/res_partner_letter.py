@@ -32,7 +32,9 @@ class ResPartner(models.Model):
             lines.append(self.commercial_company_name)
         name = self.name or ""
         if self.title:
-            name = f"{self.title.name} {name}"
+            # in the contact's language, like the rest of the letter
+            title = self.title.with_context(lang=self.lang) if self.lang else self.title
+            name = f"{title.name} {name}"
         lines.append(name)
         address_format, args = self._prepare_display_address(without_company=True)
         foreign = self.country_id and self.country_id != home_country

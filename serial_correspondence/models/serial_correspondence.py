@@ -12,6 +12,7 @@ from odoo.osv import expression
 from ..tools.domain_literal import DomainLiteralError, parse_domain_literal
 from ..tools.processing import check_client_values, is_processing, processing
 from . import workflow
+from .ir_qweb import compiled_once
 
 _logger = logging.getLogger(__name__)
 
@@ -671,6 +672,40 @@ class SerialCorrespondence(models.Model):
                 failures[partner.id] = str(error) or error.__class__.__name__
         return rendered, failures
 
+    def _render_failure_reason(self, error):
+        """The reason given to a recipient the template fails for (processing
+        and the check of the recipients say the same)."""
+        return _(
+            "The template cannot be rendered for this contact: %(error)s",
+            error=error,
+        )
+
+    def _evaluate_recipients(self, batch):
+        """What processing decides for the recipients ``batch`` before
+        anything is sent or printed; the one implementation behind sending,
+        generating and checking the recipients.
+
+        Returns ``(outcome, rendered)``: ``{recipient: (state, reason)}`` for
+        the recipients that will not get the correspondence (communication
+        status, address, a template that fails for the contact), and
+        ``{partner_id: (subject, body)}`` rendered for the others (nothing is
+        rendered for address labels: a label is the address only).
+        """
+        self.ensure_one()
+        if self.kind == workflow.EMAIL:
+            outcome = batch._email_outcome_before_sending(self.purpose)
+        else:
+            outcome = batch._letter_outcome_before_rendering(self.purpose)
+        if self.kind == workflow.LETTER and self.output == "labels":
+            return outcome, {}
+        candidates = batch.filtered(lambda recipient: recipient not in outcome)
+        rendered, failures = self._render_messages(candidates.partner_id)
+        for recipient in candidates:
+            error = failures.get(recipient.partner_id.id)
+            if error is not None:
+                outcome[recipient] = ("error", self._render_failure_reason(error))
+        return outcome, rendered
+
     def _render_messages_batch(self, partners):
         """``{partner_id: (subject, body)}``, rendered with the user's rights
         exactly as Odoo's composer renders them: the template's stored
@@ -682,13 +717,15 @@ class SerialCorrespondence(models.Model):
         if not res_ids:
             return {}
         template = self.template_id
-        bodies = template._render_field("body_html", res_ids, compute_lang=True)
-        if self.subject == template.subject:
-            subjects = template._render_field("subject", res_ids, compute_lang=True)
-        else:
-            subjects = self.env["mail.render.mixin"]._render_template(
-                self.subject, "res.partner", res_ids, engine="inline_template"
-            )
+        # compiled once for the batch, not once per contact (models/ir_qweb.py)
+        with compiled_once():
+            bodies = template._render_field("body_html", res_ids, compute_lang=True)
+            if self.subject == template.subject:
+                subjects = template._render_field("subject", res_ids, compute_lang=True)
+            else:
+                subjects = self.env["mail.render.mixin"]._render_template(
+                    self.subject, "res.partner", res_ids, engine="inline_template"
+                )
         return {pid: (subjects[pid], bodies[pid]) for pid in res_ids}
 
     # ------------------------------------------------------------------

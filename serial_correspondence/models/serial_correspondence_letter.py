@@ -530,35 +530,20 @@ class SerialCorrespondence(models.Model):
     def _evaluate_letter_recipients(self, batch):
         """Record who is excluded or in error; render the letters of the
         others and mark them created. Returns the created ones."""
-        before = batch._letter_outcome_before_rendering(self.purpose)
+        outcome, rendered = self._evaluate_recipients(batch)
         by_outcome = {}
-        for recipient, outcome in before.items():
-            by_outcome[outcome] = (
-                by_outcome.get(outcome, recipient.browse()) | recipient
-            )
+        for recipient, key in outcome.items():
+            by_outcome[key] = by_outcome.get(key, recipient.browse()) | recipient
         for (state, reason), recipients in by_outcome.items():
             recipients._set_outcome(state, reason)
-        candidates = batch.filtered(lambda recipient: recipient not in before)
+        created = batch.filtered(lambda recipient: recipient not in outcome)
         if self.output == "labels":
             # a label is the address only
-            candidates._set_outcome("created")
-            return candidates
-        rendered, failures = self._render_messages(candidates.partner_id)
-        created = candidates.browse()
-        for recipient in candidates:
-            partner_id = recipient.partner_id.id
-            if partner_id in failures:
-                recipient._set_outcome(
-                    "error",
-                    _(
-                        "The template cannot be rendered for this contact: %(error)s",
-                        error=failures[partner_id],
-                    ),
-                )
-                continue
-            subject, body = rendered[partner_id]
+            created._set_outcome("created")
+            return created
+        for recipient in created:
+            subject, body = rendered[recipient.partner_id.id]
             recipient._set_outcome("created", letter_subject=subject, letter_body=body)
-            created |= recipient
         return created
 
     def _assemble_letter_document(self, run):

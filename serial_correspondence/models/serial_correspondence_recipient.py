@@ -4,7 +4,7 @@ import re
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, email_normalize, email_split
+from odoo.tools import SQL, email_normalize
 
 from ..tools.processing import check_client_values, is_processing, processing
 
@@ -186,6 +186,8 @@ class SerialCorrespondenceRecipient(models.Model):
         advertising, the missing opt-in; errors from a missing or invalid
         address. One query for the blacklist of the whole batch.
         """
+        # strict: False unless the text holds exactly one address (as
+        # email_split would count it)
         normalized = {
             recipient: email_normalize(recipient.partner_id.email or "", strict=True)
             for recipient in self
@@ -205,11 +207,7 @@ class SerialCorrespondenceRecipient(models.Model):
             email = normalized[recipient]
             if not (partner.email or "").strip():
                 outcome[recipient] = ("error", _("The contact has no e-mail address."))
-            elif (
-                not email
-                or len(email_split(partner.email)) != 1
-                or not DELIVERABLE_EMAIL.match(email)
-            ):
+            elif not email or not DELIVERABLE_EMAIL.match(email):
                 outcome[recipient] = (
                     "error",
                     _(

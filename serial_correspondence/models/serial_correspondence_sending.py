@@ -387,25 +387,15 @@ class SerialCorrespondence(models.Model):
 
     def _send_batch(self, batch, run):
         """Evaluate a batch of recipients and send to the ones allowed."""
-        before = batch._email_outcome_before_sending(self.purpose)
-        for (state, reason), recipients in _group_by_outcome(before).items():
+        outcome, rendered = self._evaluate_recipients(batch)
+        for (state, reason), recipients in _group_by_outcome(outcome).items():
             recipients._set_outcome(state, reason)
-        sendable = batch.filtered(lambda r: r not in before)
-        rendered, failures = self._render_messages(sendable.partner_id)
-        for recipient in sendable.filtered(lambda r: r.partner_id.id in failures):
-            recipient._set_outcome(
-                "error",
-                _(
-                    "The template cannot be rendered for this contact: %(error)s",
-                    error=failures[recipient.partner_id.id],
-                ),
-            )
         # everything the sending loop needs, as plain values: each commit
         # below empties the ORM cache, the loop reads nothing back
         emails = [
             self._outgoing_email(recipient, *rendered[recipient.partner_id.id])
-            for recipient in sendable
-            if recipient.partner_id.id in rendered
+            for recipient in batch
+            if recipient not in outcome
         ]
         self.env.cr.commit()
         for index, email in enumerate(emails):
@@ -627,13 +617,16 @@ class SerialCorrespondence(models.Model):
         interrupted._internal_write(
             {
                 "state": "error",
-                "reason": _(
-                    "Delivery unknown after an interruption: the e-mail may or may "
-                    "not have reached this contact. It is not sent again unless you "
-                    "choose 'Send again' for this recipient."
-                ),
+                "reason": self._delivery_unknown_reason(),
                 "processed_at": fields.Datetime.now(),
             }
+        )
+
+    def _delivery_unknown_reason(self):
+        return _(
+            "Delivery unknown after an interruption: the e-mail may or may "
+            "not have reached this contact. It is not sent again unless you "
+            "choose 'Send again' for this recipient."
         )
 
     def _finish_sending(self):

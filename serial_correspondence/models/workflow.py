@@ -66,6 +66,18 @@ LOCKED_STATES = frozenset({"in_progress", "waiting", "done", "done_auto"})
 # states in which background work is under way
 PROCESSING_STATES = frozenset({"importing", "in_progress", "waiting"})
 FINAL_STATES = frozenset({"done", "done_auto"})
+# states in which the recipients can be checked ("Check recipients"): before
+# starting and after an outcome; never while processing runs, nor once done
+CHECK_STATES = frozenset(
+    {
+        "ready",
+        "created",
+        "created_incomplete",
+        "create_failed",
+        "sent_incomplete",
+        "send_failed",
+    }
+)
 
 
 def allows(kind, state, event):

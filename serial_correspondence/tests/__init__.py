@@ -19,3 +19,4 @@ from . import test_select_all
 from . import test_letter_offline
 from . import test_demo
 from . import test_first_use
+from . import test_check_recipients

@@ -3,34 +3,15 @@
 """The demo a new user sees: the Contacts app the workflow starts from, a
 German club as the sender, German contacts with every communication status,
 templates that write German to German contacts, and serial correspondences in
-telling states made by the real workflow (``scripts/demo_correspondences.py``,
+telling states made by the real workflow (``testing/demo_correspondences.py``,
 which ``scripts/setup-and-run.sh`` runs on a new demo database)."""
-
-import functools
-import importlib.util
-import sys
-from pathlib import Path
 
 from odoo import fields
 from odoo.tests import tagged
 
+from ..testing import demo_correspondences
 from .common import SerialCorrespondenceCase
 from .letter_common import pdf_text
-
-DEMO_SCRIPT = (
-    Path(__file__).resolve().parents[2] / "scripts" / "demo_correspondences.py"
-)
-
-
-@functools.cache
-def _demo_script():
-    """``scripts/demo_correspondences.py`` of this repository, as a module."""
-    name = "serial_correspondence_demo_correspondences"
-    spec = importlib.util.spec_from_file_location(name, DEMO_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @tagged("post_install", "-at_install")
@@ -95,7 +76,6 @@ class TestDemo(SerialCorrespondenceCase):
         self.assertNotIn("YourCompany", company.name)
         for field in ("phone", "email", "website", "vat", "logo"):
             self.assertTrue(company[field], f"the demo company has no {field}")
-        self.assertEqual(company.currency_id, self.env.ref("base.EUR"))
         letter = self._correspondence("letter", self.invitation, self.anna)
         letterhead = letter._letterhead_values()
         self.assertEqual(letterhead["name"], company.name)
@@ -202,7 +182,7 @@ class TestDemo(SerialCorrespondenceCase):
     # -- the correspondences of the first screen ---------------------------------
 
     def test_demo_correspondences_show_the_workflow_made_by_its_actions_and_jobs(self):
-        demo = _demo_script()
+        demo = demo_correspondences
         demo.configure_mail_servers(self.env, "127.0.0.1", 2525)
         demo.set_general_sending_limits(self.env)
         self.assertIsNone(demo.reason_not_to_make(self.env))

@@ -2,10 +2,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Reading recipients survives a server that is killed.
 
-End to end: a real Odoo server with queue_job's runner (see ``e2e_server``),
-30,000 contacts, a batch size of 1000 (31 jobs), the server killed with
-SIGKILL in the middle of the import and started again. Whatever the moment
-of the kill, the import ends with every contact a recipient exactly once.
+End to end: a real Odoo server with queue_job's runner (see
+``testing/e2e_server.py``), 30,000 contacts, a batch size of 1000 (31 jobs),
+the server killed with SIGKILL in the middle of the import and started
+again. Whatever the moment of the kill, the import ends with every contact a
+recipient exactly once.
 """
 
 import logging
@@ -14,7 +15,7 @@ import signal
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from .e2e_server import DEFAULT_CHANNELS, E2EError, OdooServer
+from ..testing.e2e_server import DEFAULT_CHANNELS, E2EError, OdooServer
 
 BATCH_PARAM = "serial_correspondence.import_batch_size"
 IMPORT_METHOD = "_import_recipients_batch"

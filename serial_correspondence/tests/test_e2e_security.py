@@ -65,7 +65,7 @@ from psycopg2 import sql
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from .e2e_server import E2EError, OdooServer
+from ..testing.e2e_server import E2EError, OdooServer
 from .test_e2e_send import deliveries, start_sink
 
 _logger = logging.getLogger(__name__)

@@ -2,9 +2,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Sending a serial e-mail end to end: a real server, real SMTP.
 
-A real Odoo server with queue_job's runner (see ``e2e_server``) sends through
-an ``ir.mail_server`` pointing at the SMTP sink of ``scripts/smtp_sink.py``,
-which runs in this process on loopback and keeps every delivery as a file.
+A real Odoo server with queue_job's runner (see ``testing/e2e_server.py``)
+sends through an ``ir.mail_server`` pointing at the SMTP sink of
+``testing/smtp_sink.py``, which runs in this process on loopback and keeps
+every delivery as a file.
 What the contacts received is counted there, not in Odoo.
 
 - A serial e-mail to about 200 contacts reaches exactly the allowed ones, once
@@ -19,26 +20,22 @@ What the contacts received is counted there, not in Odoo.
 import asyncio
 import collections
 import email.utils
-import functools
-import importlib.util
 import logging
 import re
 import shutil
 import signal
-import sys
 import tempfile
 import time
 import xmlrpc.client
-from pathlib import Path
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from .e2e_server import E2EError, OdooServer
+from ..testing import smtp_sink
+from ..testing.e2e_server import E2EError, OdooServer
 
 _logger = logging.getLogger(__name__)
 
-SINK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "smtp_sink.py"
 SEND_METHOD = "_send_emails"
 OUTCOMES = ("sent_incomplete", "send_failed", "done_auto")
 SENDER = "Verein Musterstadt <verein@example.com>"
@@ -52,51 +49,31 @@ UNKNOWN = "Delivery unknown after an interruption"
 # ----------------------------------------------------------------------
 
 
-@functools.cache
-def _smtp_sink():
-    """``scripts/smtp_sink.py`` of this repository, as a module."""
-    if not SINK_SCRIPT.is_file():
-        raise E2EError(f"the SMTP sink {SINK_SCRIPT} is missing")
-    name = "serial_correspondence_smtp_sink"
-    spec = importlib.util.spec_from_file_location(name, SINK_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+class PacedSinkHandler(smtp_sink.SinkHandler):
+    """The sink, slowed down on demand to give a kill a known moment.
 
+    ``delay_before``: seconds between the end of the message and storing
+    it (a sender killed then has not delivered it); ``delay_after``:
+    seconds between storing it and the ``250`` answer (a sender killed
+    then has delivered it but does not know).
+    """
 
-@functools.cache
-def _paced_handler_class():
-    smtp_sink = _smtp_sink()
+    delay_before = 0.0
+    delay_after = 0.0
 
-    class PacedSinkHandler(smtp_sink.SinkHandler):
-        """The sink, slowed down on demand to give a kill a known moment.
-
-        ``delay_before``: seconds between the end of the message and storing
-        it (a sender killed then has not delivered it); ``delay_after``:
-        seconds between storing it and the ``250`` answer (a sender killed
-        then has delivered it but does not know).
-        """
-
-        delay_before = 0.0
-        delay_after = 0.0
-
-        async def handle_DATA(self, server, session, envelope):
-            if self.delay_before:
-                await asyncio.sleep(self.delay_before)
-            answer = await super().handle_DATA(server, session, envelope)
-            if self.delay_after:
-                await asyncio.sleep(self.delay_after)
-            return answer
-
-    return PacedSinkHandler
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay_before:
+            await asyncio.sleep(self.delay_before)
+        answer = await super().handle_DATA(server, session, envelope)
+        if self.delay_after:
+            await asyncio.sleep(self.delay_after)
+        return answer
 
 
 def start_sink(directory, refuse=(), refuse_data=()):
     """A paced SMTP sink on a free loopback port (its handler: ``.handler``)."""
-    smtp_sink = _smtp_sink()
     for attempt in range(3):
-        handler = _paced_handler_class()(directory, refuse, refuse_data=refuse_data)
+        handler = PacedSinkHandler(directory, refuse, refuse_data=refuse_data)
         controller = smtp_sink.SinkController(
             handler, "127.0.0.1", smtp_sink.free_port("127.0.0.1")
         )

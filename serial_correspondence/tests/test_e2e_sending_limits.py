@@ -2,11 +2,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Sending limits end to end: a real server, its job runner, real SMTP.
 
-A real Odoo server with queue_job's runner (see ``e2e_server``) sends through
-the SMTP sink of ``scripts/smtp_sink.py`` (in this process, on loopback),
-which notes when each message arrives. The limit is 20 e-mails in a sliding
-window of 6 seconds (``throttle_window_minutes`` 0.1), so a test sees several
-windows in a few seconds.
+A real Odoo server with queue_job's runner (see ``testing/e2e_server.py``)
+sends through the SMTP sink of ``testing/smtp_sink.py`` (in this process, on
+loopback), which notes when each message arrives. The limit is 20 e-mails in
+a sliding window of 6 seconds (``throttle_window_minutes`` 0.1), so a test
+sees several windows in a few seconds.
 
 - One serial e-mail to 60 contacts: in_progress -> waiting -> in_progress ...
   -> done_auto by itself; while it waits no worker is busy for it; the sink
@@ -19,36 +19,30 @@ windows in a few seconds.
   holds exactly across both.
 
 The job runner does not call a server directly but a small round-robin TCP
-balancer in front of the servers' HTTP ports (:class:`RoundRobinBalancer`),
+balancer in front of the servers' HTTP ports (``testing/balancer.py``),
 as in a multi-node deployment where queue_job's ``[queue_job] host/port``
 points at the load balancer; with one server it only forwards, with two it
 is what makes both servers run send jobs.
 """
 
-import contextlib
 import datetime
-import functools
-import importlib.util
 import itertools
 import logging
 import re
 import shutil
-import socket
-import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from .e2e_server import E2EError, OdooServer
+from ..testing import smtp_sink
+from ..testing.balancer import RoundRobinBalancer
+from ..testing.e2e_server import E2EError, OdooServer
 
 _logger = logging.getLogger(__name__)
 
-SINK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "smtp_sink.py"
-SINK_MODULE = "serial_correspondence_smtp_sink"
 SEND_METHOD = "_send_emails"
 PARAM = "serial_correspondence.{}"
 SENDER = "verein@example.com"
@@ -59,21 +53,6 @@ CHANNELS = "root:4,root.serial_correspondence:3"
 FINAL_STATES = ("sent_incomplete", "send_failed", "done_auto", "done")
 # a send job that the mail server made wait logs the refusal as an error
 TEMPFAIL_LOG = r"failed sending mail|Mail delivery failed"
-
-
-@functools.cache
-def _smtp_sink():
-    """``scripts/smtp_sink.py`` of this repository, as a module (shared with
-    the other end-to-end tests that load it)."""
-    if SINK_MODULE in sys.modules:
-        return sys.modules[SINK_MODULE]
-    if not SINK_SCRIPT.is_file():
-        raise E2EError(f"the SMTP sink {SINK_SCRIPT} is missing")
-    spec = importlib.util.spec_from_file_location(SINK_MODULE, SINK_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[SINK_MODULE] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _epoch(utc_naive):
@@ -91,123 +70,6 @@ def busiest_window(times, window):
         if high - low + 1 > best:
             best, start = high - low + 1, times[low]
     return best, start
-
-
-# ----------------------------------------------------------------------
-# a load balancer for queue_job's runner
-# ----------------------------------------------------------------------
-
-
-class RoundRobinBalancer:
-    """A TCP load balancer on loopback: each connection goes to the next of
-    ``backends`` (running :class:`OdooServer`), in turn.
-
-    queue_job's runner asks for each job with one HTTP request
-    (``GET /queue_job/runjob?db=..&job_uuid=..``) on a connection of its
-    own, and the server answers once the job is done. ``routed`` notes, per
-    request: the job's uuid, the server it went to, when it was forwarded and
-    when the server answered (the job had ended by then).
-    """
-
-    def __init__(self):
-        self.backends = []
-        self.routed = []
-        self._turn = 0
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._accept, name="e2e-balancer", daemon=True
-        )
-        self._thread.start()
-
-    def close(self):
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self._thread.join(5)
-
-    def _next_backend(self):
-        with self._lock:
-            running = [server for server in self.backends if server.running]
-            if not running:
-                return None
-            backend = running[self._turn % len(running)]
-            self._turn += 1
-            return backend
-
-    def _accept(self):
-        while not self._closed:
-            try:
-                client, _address = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(
-                target=self._forward,
-                args=(client,),
-                name="e2e-balancer-conn",
-                daemon=True,
-            ).start()
-
-    def _forward(self, client):
-        backend = self._next_backend()
-        upstream = None
-        try:
-            if backend is None:
-                return
-            upstream = socket.create_connection(("127.0.0.1", backend.port), timeout=5)
-            upstream.settimeout(None)
-            client.settimeout(None)
-            head = client.recv(65536)
-            match = re.search(rb"job_uuid=([0-9a-f-]+)", head)
-            route = {
-                "uuid": match.group(1).decode() if match else None,
-                "server": backend.name,
-                "forwarded": time.time(),
-                "answered": None,
-            }
-            with self._lock:
-                self.routed.append(route)
-            upstream.sendall(head)
-            pump = threading.Thread(
-                target=self._pipe, args=(client, upstream), daemon=True
-            )
-            pump.start()
-            # the answer comes when the job is done
-            first = True
-            while True:
-                try:
-                    data = upstream.recv(65536)
-                except OSError:
-                    data = b""
-                if first:
-                    route["answered"] = time.time()
-                    first = False
-                if not data:
-                    break
-                # the runner does not wait for the answer (1 s timeout)
-                with contextlib.suppress(OSError):
-                    client.sendall(data)
-            pump.join(1)
-        except OSError:
-            _logger.debug(
-                "e2e balancer: connection to %s failed", backend, exc_info=True
-            )
-        finally:
-            for sock in (client, upstream):
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.close()
-
-    @staticmethod
-    def _pipe(source, target):
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                target.sendall(data)
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_WR)
 
 
 # ----------------------------------------------------------------------
@@ -233,7 +95,7 @@ class TestE2ESendingLimits(BaseCase):
         super().setUpClass()
         cls.mail_dir = tempfile.mkdtemp(prefix="sc_e2e_limits_mail_")
         cls.addClassCleanup(shutil.rmtree, cls.mail_dir, ignore_errors=True)
-        cls.sink = _smtp_sink().start("127.0.0.1", 0, cls.mail_dir)
+        cls.sink = smtp_sink.start("127.0.0.1", 0, cls.mail_dir)
         cls.addClassCleanup(cls.sink.stop)
         cls.balancer = RoundRobinBalancer()
         cls.addClassCleanup(cls.balancer.close)
@@ -736,7 +598,7 @@ class TestE2ESendingLimits(BaseCase):
     def _note_reservation_origin(self):
         """From now on, note for each row of the send log which database
         session wrote it (its ``application_name`` names the server process,
-        see ``e2e_server``): a trigger, only in this test's database."""
+        see ``testing/e2e_server.py``): a trigger, only in this test's database."""
         self.server.sql(
             """
             CREATE TABLE e2e_send_origin (

@@ -276,6 +276,23 @@ class TestLetters(LetterDataMixin, SerialCorrespondenceCase):
                 self.assertGreaterEqual(x0, 20, word)
                 self.assertLessEqual(x1, 103.5, word)
 
+    def test_title_in_the_address_is_in_the_contacts_language(self):
+        self.env["res.lang"]._activate_lang("de_DE")
+        madam = self.env.ref("base.res_partner_title_madam")
+        madam.with_context(lang="de_DE").name = "Frau"
+        self.anna.write({"title": madam.id, "lang": "de_DE"})
+        self.bernd.write({"title": madam.id, "lang": "en_US"})
+        home = self.env.company.country_id
+        as_english = self.env["res.partner"].with_context(lang="en_US")
+        self.assertEqual(
+            as_english.browse(self.anna.id)._serial_letter_address_lines(home)[0],
+            "Frau Anna Zimmermann",
+        )
+        self.assertEqual(
+            as_english.browse(self.bernd.id)._serial_letter_address_lines(home)[0],
+            "Madam Bernd Adler",
+        )
+
     def test_labels_per_sheet_one_address_per_label(self):
         partners = self.env["res.partner"].create(
             [

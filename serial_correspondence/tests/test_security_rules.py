@@ -187,6 +187,7 @@ class TestSecurityRules(SerialCorrespondenceCase):
             "resume_at": "2026-01-01 00:00:00",
             "waiting_reason": "x",
             "retry_delay": 9,
+            "checked_at": "2026-01-01 00:00:00",
         }
         self.assertLessEqual(
             set(record._processing_fields()) - {"letter_part_ids"}, set(values)
@@ -212,6 +213,8 @@ class TestSecurityRules(SerialCorrespondenceCase):
             "letter_page_count": 2,
             "company_id": self.company_2.id,
             "kind": "email",
+            "check_state": "ok",
+            "check_reason": "x",
         }
         self.assertLessEqual(set(recipient._processing_fields()), set(recipient_values))
         Recipient = self.env["serial.correspondence.recipient"].with_user(self.user)

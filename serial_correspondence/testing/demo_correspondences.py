@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """The demo's serial correspondences, made by the real workflow.
 
-``scripts/setup-and-run.sh`` runs this in ``odoo shell`` on a new demo
+``scripts/setup-and-run.sh`` runs this file in ``odoo shell`` on a new demo
 database, so that the first screen shows the product at work: a serial
 letter ready to generate, one whose letters were created, one finalized, a
 serial e-mail sent with exclusions, one sent to everybody, and one waiting
@@ -14,6 +14,8 @@ nothing writes a state. The send jobs deliver to the demo's SMTP sink.
 ``serial_correspondence/tests/test_demo.py`` runs the same functions inside
 a test transaction.
 """
+
+import sys
 
 from odoo import fields
 
@@ -240,7 +242,7 @@ def main(env, smtp_host, smtp_port):
     reason = reason_not_to_make(env)
     if reason:
         if not env["ir.config_parameter"].sudo().get_param(DONE_PARAM):
-            print(f"   (no demo serial correspondences made: {reason})")
+            sys.stdout.write(f"   (no demo serial correspondences made: {reason})\n")
         return
     made = create_demo_correspondences(env, committing_job_runner(env))
     env.cr.commit()
@@ -252,7 +254,7 @@ def main(env, smtp_host, smtp_port):
         Correspondence._fields["kind"]._description_selection(Correspondence.env)
     )
     for record in made.values():
-        print(
+        sys.stdout.write(
             f"   {states[record.state]:<28} {kinds[record.kind]:<14} "
-            f"{record.subject} ({record.recipient_count} recipients)"
+            f"{record.subject} ({record.recipient_count} recipients)\n"
         )

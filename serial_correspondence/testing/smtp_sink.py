@@ -9,14 +9,21 @@ the message as received, preceded by ``Return-Path`` (envelope sender) and
 ``Delivered-To`` (envelope recipient). Files appear atomically: a reader
 never sees half a message.
 
+Only the standard library and aiosmtpd: it runs without Odoo.
+
 As a script (the demo and manual tests)::
 
-    scripts/smtp_sink.py [--host 127.0.0.1] [--port 2525] [--dir var/mail]
-                         [--refuse ADDR ...] [--clear]
-                         [--tempfail SECONDS [--tempfail-code 421|451]
-                                             [--tempfail-at mail|rcpt|data]]
+    python3 serial_correspondence/testing/smtp_sink.py
+        [--host 127.0.0.1] [--port 2525] [--dir var/mail]
+        [--refuse ADDR ...] [--clear]
+        [--tempfail SECONDS [--tempfail-code 421|451]
+                            [--tempfail-at mail|rcpt|data]]
 
-From Python (tests)::
+``--dir`` defaults to ``var/mail`` in the current directory.
+
+From Python (tests, the send benchmark)::
+
+    from odoo.addons.serial_correspondence.testing import smtp_sink
 
     sink = smtp_sink.start("127.0.0.1", 2525, "/tmp/mail", refuse=["x@example.com"])
     ...
@@ -55,7 +62,7 @@ from aiosmtpd.controller import Controller
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2525
-DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "var" / "mail"
+DEFAULT_DIRECTORY = Path("var") / "mail"
 
 
 def _bare_address(address):
@@ -318,7 +325,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def say(line):
-        print(line, flush=True)
+        # a line per event on stdout, at once (the demo's log follows it)
+        sys.stdout.write(f"{line}\n")
+        sys.stdout.flush()
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -329,9 +338,8 @@ def main(argv=None):
             args.host, args.port, args.directory, args.refuse, say, args.refuse_data
         )
     except (OSError, RuntimeError) as error:
-        print(
-            f"smtp_sink: cannot listen on {args.host}:{args.port}: {error}",
-            file=sys.stderr,
+        sys.stderr.write(
+            f"smtp_sink: cannot listen on {args.host}:{args.port}: {error}\n"
         )
         return 1
     if args.clear:
