@@ -1027,6 +1027,8 @@ class TestE2ESecurity(BaseCase):
             "document_attachment_id": self._foreign_attachment(),
             "document_page_count": 9,
             "document_checksum": "0" * 64,
+            "processing_user_id": 2,
+            "checked_at": "2020-01-01 00:00:00",
         }
 
     def test_processing_fields_are_refused_on_create(self):
@@ -1070,6 +1072,8 @@ class TestE2ESecurity(BaseCase):
             "letter_subject": "Gefälscht",
             "letter_edited": True,
             "letter_page_count": 3,
+            "check_state": "ok",
+            "check_reason": "Gefälscht",
         }
 
     def test_recipient_processing_fields_are_refused_on_create(self):
