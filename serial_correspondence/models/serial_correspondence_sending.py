@@ -427,7 +427,6 @@ class SerialCorrespondence(models.Model):
             domain=_email_domain(email),
             subject=subject,
             body=str(body or ""),
-            history_body=self._history_body(body),
             headers={key: value for key, value in headers.items() if value},
         )
 
@@ -459,6 +458,9 @@ class SerialCorrespondence(models.Model):
             return
         try:
             sender.hand_over(email)
+            # while the server takes the message in: its copy for the
+            # contact's history, and the next message
+            email.history_body = self._history_body(email.body)
             if following is not None:
                 sender.prepare(following, quiet=True)
             sender.finish(email)
@@ -727,9 +729,9 @@ class _OutgoingEmail:
     domain: str
     subject: str
     body: str
-    history_body: str
     headers: dict
     message_id: str = ""
+    history_body: str = ""
     envelope: tuple = None
     log_id: int = 0
     outcome: tuple = ()
