@@ -34,42 +34,39 @@ How to run
     bench/run-bench-check.sh [--contacts 100000] [--reference 10000] [--keep]
 
 The wrapper finds Odoo 18.0, starts PostgreSQL and calls this script with
-``--odoo-dir`` and ``--addons-path``. The database (``sc_bench_check`` by
-default) is dropped first and again at the end unless ``--keep`` is given.
-Server logs go to ``var/<db>-*.log`` in the repository.
+``--addons-path``. The database (``sc_bench_check`` by default, ``--db``) is
+dropped first and again at the end unless ``--keep`` is given. Server logs go
+to ``var/<db>-*.log`` in the repository (see ``common.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-import xmlrpc.client
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_import import (
-    ADMIN_LOGIN,
-    ADMIN_PASSWORD,
+from common import (
     ADMIN_UID,
     EMAIL_DOMAIN,
     MB,
-    REPO_ROOT,
     Checks,
-    OdooServer,
     Result,
-    RssSampler,
-    exit_code,
+    Sampler,
+    db_cursor,
+    error_note,
     fmt,
     insert_contacts,
     install_database,
     load_registry,
     log,
-    pg_connect,
-    pg_cursor,
+    parse,
+    parser,
+    print_notes,
+    print_verdict,
     release_database,
+    set_up_odoo,
+    start_server,
+    wait_state,
 )
 
 GOAL_SECONDS = 30.0
@@ -83,83 +80,68 @@ BODY = (
 )
 
 
-class CheckServer(OdooServer):
-    """The check is one request: give it the time of a long one."""
-
-    extra_options = ("--limit-time-real=600", "--limit-time-cpu=600")
-
-
-def shape_contacts(db: str) -> dict[str, int]:
+def shape_contacts(cr) -> dict[str, int]:
     """Give the contacts a mix of communication states (SQL, not measured);
     return how many of each result the check must find."""
-    with pg_cursor(db) as cr:
-        # most consented to advertising by e-mail (every 20th did not)
-        cr.execute(
-            "UPDATE res_partner SET email_advertising_consent = 'granted'"
-            " WHERE email ILIKE %s AND id %% 20 <> 0",
-            (f"%@{EMAIL_DOMAIN}",),
-        )
-        # every 50th has no address (error), every 97th an invalid one (error)
-        cr.execute(
-            "UPDATE res_partner SET email = NULL, email_normalized = NULL"
-            " WHERE email ILIKE %s AND id %% 50 = 1",
-            (f"%@{EMAIL_DOMAIN}",),
-        )
-        cr.execute(
-            "UPDATE res_partner SET email = 'contact' || id || '@bench',"
-            " email_normalized = NULL WHERE email ILIKE %s AND id %% 97 = 2",
-            (f"%@{EMAIL_DOMAIN}",),
-        )
-        # every 101st is blacklisted (excluded)
-        cr.execute(
-            """
-            INSERT INTO mail_blacklist
-                (email, active, create_uid, write_uid, create_date, write_date)
-            SELECT email_normalized, true, 1, 1,
-                   now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-              FROM res_partner
-             WHERE email ILIKE %s AND email_normalized IS NOT NULL
-               AND id %% 101 = 3
-            """,
-            (f"%@{EMAIL_DOMAIN}",),
-        )
-        # keep them in the correspondence's filter: the e-mail-less ones too
-        cr.execute(
-            "UPDATE res_partner SET city = 'Benchcheck' WHERE name LIKE %s",
-            ("Bench Contact %",),
-        )
-        cr.execute(
-            """
-            SELECT count(*) FILTER (WHERE email IS NULL OR email LIKE %(invalid)s),
-                   count(*) FILTER (WHERE email IS NOT NULL
-                                      AND email NOT LIKE %(invalid)s
-                                      AND (id %% 101 = 3 OR id %% 20 = 0)),
-                   count(*)
-              FROM res_partner WHERE city = 'Benchcheck'
-            """,
-            {"invalid": "%@bench"},
-        )
-        errors, excluded, total = cr.fetchone()
-        cr.execute("ANALYZE res_partner")
+    # most consented to advertising by e-mail (every 20th did not)
+    cr.execute(
+        "UPDATE res_partner SET email_advertising_consent = 'granted'"
+        " WHERE email ILIKE %s AND id %% 20 <> 0",
+        (f"%@{EMAIL_DOMAIN}",),
+    )
+    # every 50th has no address (error), every 97th an invalid one (error)
+    cr.execute(
+        "UPDATE res_partner SET email = NULL, email_normalized = NULL"
+        " WHERE email ILIKE %s AND id %% 50 = 1",
+        (f"%@{EMAIL_DOMAIN}",),
+    )
+    cr.execute(
+        "UPDATE res_partner SET email = 'contact' || id || '@bench',"
+        " email_normalized = NULL WHERE email ILIKE %s AND id %% 97 = 2",
+        (f"%@{EMAIL_DOMAIN}",),
+    )
+    # every 101st is blacklisted (excluded)
+    cr.execute(
+        """
+        INSERT INTO mail_blacklist
+            (email, active, create_uid, write_uid, create_date, write_date)
+        SELECT email_normalized, true, 1, 1,
+               now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+          FROM res_partner
+         WHERE email ILIKE %s AND email_normalized IS NOT NULL
+           AND id %% 101 = 3
+        """,
+        (f"%@{EMAIL_DOMAIN}",),
+    )
+    # keep them in the correspondence's filter: the e-mail-less ones too
+    cr.execute(
+        "UPDATE res_partner SET city = 'Benchcheck' WHERE name LIKE %s",
+        ("Bench Contact %",),
+    )
+    cr.execute(
+        """
+        SELECT count(*) FILTER (WHERE email IS NULL OR email LIKE %(invalid)s),
+               count(*) FILTER (WHERE email IS NOT NULL
+                                  AND email NOT LIKE %(invalid)s
+                                  AND (id %% 101 = 3 OR id %% 20 = 0)),
+               count(*)
+          FROM res_partner WHERE city = 'Benchcheck'
+        """,
+        {"invalid": "%@bench"},
+    )
+    errors, excluded, total = cr.fetchone()
+    cr.execute("ANALYZE res_partner")
     return {"error": errors, "excluded": excluded, "ok": total - errors - excluded}
 
 
-def run_server_check(args, checks: Checks, expected: dict[str, int]):
+def run_server_check(args, database, checks: Checks, expected: dict[str, int]):
     result = Result("A  check in batches (ours)")
-    server = CheckServer(args)
-    server.start()
+    # the check is one request: give it the time of a long one
+    server = start_server(
+        args, database, options={"limit_time_real": 600, "limit_time_cpu": 600}
+    )
     try:
-        common = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/common")
-        uid = common.authenticate(args.db, ADMIN_LOGIN, ADMIN_PASSWORD, {})
-        models = xmlrpc.client.ServerProxy(
-            f"{server.url}/xmlrpc/2/object", allow_none=True
-        )
-
-        def call(model, method, *params, **kw):
-            return models.execute_kw(
-                args.db, uid, ADMIN_PASSWORD, model, method, list(params), kw
-            )
-
+        call = server.rpc
         [model_id] = call("ir.model", "search", [("model", "=", "res.partner")])
         template_id = call(
             "mail.template",
@@ -179,24 +161,19 @@ def run_server_check(args, checks: Checks, expected: dict[str, int]):
                 "partner_domain": repr([("city", "=", "Benchcheck")]),
             },
         )
-        db = pg_connect(args.db)
-        cr = db.cursor()
-        deadline = time.perf_counter() + args.timeout
+        cr = db_cursor(args)
         state = None
-        while time.perf_counter() < deadline:
-            cr.execute(
-                "SELECT state FROM serial_correspondence WHERE id = %s",
-                (correspondence_id,),
+        try:
+            state = wait_state(
+                cr, correspondence_id, ("ready",), args.timeout, interval=0.2
             )
-            [state] = cr.fetchone()
-            if state == "ready":
-                break
-            time.sleep(0.2)
+        except RuntimeError as error:
+            log(f"A: {error}")
         checks.expect(state == "ready", f"recipients read (state {state!r})")
         cr.execute("SELECT count(*) FROM queue_job")
         [jobs_before] = cr.fetchone()
 
-        sampler = RssSampler(server.process.pid, tree=True)
+        sampler = Sampler(server.process.pid)
         sampler.start()
         log("A: action_check_recipients() over XML-RPC")
         start = time.perf_counter()
@@ -226,7 +203,7 @@ def run_server_check(args, checks: Checks, expected: dict[str, int]):
         cr.execute(
             """
             SELECT check_state,
-                   regexp_replace(check_reason, %s, '<address>', 'g'),
+                   regexp_replace(check_reason->>'en_US', %s, '<address>', 'g'),
                    count(*)
               FROM serial_correspondence_recipient WHERE correspondence_id = %s
              GROUP BY 1, 2 ORDER BY 3 DESC
@@ -234,8 +211,7 @@ def run_server_check(args, checks: Checks, expected: dict[str, int]):
             ("[^ ]*@[^ ]*", correspondence_id),
         )
         groups = cr.fetchall()
-        cr.close()
-        db.close()
+        cr.connection.close()
         checks.expect(total == args.contacts, f"{total} recipients")
         got = {"ok": ok, "excluded": excluded, "error": error}
         checks.expect(got == expected, f"results {got} (want {expected})")
@@ -245,7 +221,7 @@ def run_server_check(args, checks: Checks, expected: dict[str, int]):
         )
         checks.expect(outgoing == 0, f"nothing sent ({outgoing} e-mails)")
         result.seconds = elapsed
-        result.recipients = total
+        result.count = total
         result.peak_mb = sampler.peak_single / MB
         result.notes.append(
             f"peak RSS: largest process {sampler.peak_single / MB:.0f} MB, "
@@ -258,9 +234,7 @@ def run_server_check(args, checks: Checks, expected: dict[str, int]):
                 for state, reason, count in groups
             )
         )
-        errors = server.error_lines()
-        if errors:
-            result.notes.append(f"{len(errors)} ERROR lines, first: {errors[0]}")
+        result.notes += error_note(server)
     finally:
         server.stop()
     return result, correspondence_id
@@ -308,7 +282,7 @@ def run_naive_reference(registry, args, correspondence_id, checks) -> Result:
                 limit=args.reference,
             )
             env.invalidate_all()
-            sampler = RssSampler(os.getpid(), tree=False)
+            sampler = Sampler(os.getpid(), tree=False)
             sampler.sample()
             baseline = sampler.peak_single
             sampler.start()
@@ -340,7 +314,7 @@ def run_naive_reference(registry, args, correspondence_id, checks) -> Result:
             checks.expect(done == len(recipients), f"reference: {done} checked")
             scale = args.contacts / max(len(recipients), 1)
             result.seconds = elapsed * scale
-            result.recipients = args.contacts
+            result.count = args.contacts
             result.peak_mb = sampler.peak_single / MB
             result.notes.append(
                 f"measured {elapsed:.2f} s for {len(recipients):,} recipients, "
@@ -364,13 +338,11 @@ def print_report(args, results, counts) -> None:
     )
     for result in results:
         print(
-            f"{result.method:<34} {result.recipients:>10,} "
+            f"{result.method:<34} {result.count:>10,} "
             f"{fmt(result.seconds, '9.2f')} {fmt(result.per_second, '13,.0f')} "
             f"{fmt(result.peak_mb, '9.0f')}"
         )
-    for result in results:
-        for note in result.notes:
-            print(f"  {result.method.split()[0]}: {note}")
+    print_notes(results)
     for size, (queries, batches, elapsed) in counts.items():
         print(
             f"  B: batch size {size}: {queries} queries for {batches} batches = "
@@ -385,49 +357,29 @@ def print_report(args, results, counts) -> None:
     ]
     if len(results) > 1 and results[1].seconds and ours.seconds:
         verdicts.append((True, f"{results[1].seconds / ours.seconds:.1f}x reference"))
-    print(
-        "verdict: "
-        + "; ".join(f"{'MET' if ok else 'MISSED'} {text}" for ok, text in verdicts)
-    )
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--odoo-dir", required=True, type=Path)
-    parser.add_argument("--addons-path", required=True)
-    parser.add_argument("--db", default="sc_bench_check")
-    parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument(
-        "--reference", type=int, default=10_000, help="recipients for reference C"
-    )
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8369)
-    parser.add_argument("--gevent-port", type=int, default=8372)
-    parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--keep", action="store_true", help="keep the database")
-    parser.add_argument("--no-reference", action="store_true")
-    args = parser.parse_args(argv)
-    if not args.db.startswith("sc_bench_"):
-        parser.error("--db must start with sc_bench_ (it is dropped)")
-    args.odoo_bin = args.odoo_dir / "odoo-bin"
-    # the import reads the recipients in batches of this size
-    args.batch_size = 5000
-    return args
+    print_verdict(verdicts)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    (REPO_ROOT / "var").mkdir(exist_ok=True)
+    options = parser(__doc__, "sc_bench_check", 8369, contacts=100_000)
+    options.add_argument(
+        "--reference", type=int, default=10_000, help="recipients for reference C"
+    )
+    options.add_argument("--no-reference", action="store_true", help="skip C")
+    args = parse(options, argv)
+    set_up_odoo(args)
     checks = Checks()
     results, counts = [], {}
-    registry = None
+    database = registry = None
     try:
-        install_database(args)
+        database = install_database(args)
         log(f"inserting {args.contacts:,} contacts (SQL, not measured)")
-        insert_contacts(args.db, args.contacts, args.batch_size)
-        expected = shape_contacts(args.db)
+        cr = db_cursor(args)
+        insert_contacts(cr, args.contacts)
+        expected = shape_contacts(cr)
+        cr.connection.close()
         log(f"expected results: {expected}")
-        result, correspondence_id = run_server_check(args, checks, expected)
+        result, correspondence_id = run_server_check(args, database, checks, expected)
         results.append(result)
         log("loading the registry in this process")
         registry = load_registry(args)
@@ -437,9 +389,9 @@ def main(argv=None) -> int:
                 run_naive_reference(registry, args, correspondence_id, checks)
             )
     finally:
-        release_database(args, registry)
+        release_database(args, database, registry)
     print_report(args, results, counts)
-    return exit_code(checks)
+    return checks.exit_code()
 
 
 if __name__ == "__main__":

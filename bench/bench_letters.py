@@ -52,46 +52,47 @@ How to run
     bench/run-bench-letters.sh [--sizes 1000,10000] [--only A,B,C,D] [--keep]
 
 The wrapper finds Odoo 18.0, starts PostgreSQL and calls this script with
-``--odoo-dir`` and ``--addons-path``. The database is dropped first and again
-at the end unless ``--keep`` is given. Logs go to ``var/<db>-*.log``.
+``--addons-path``. The database (``sc_bench_letters`` by default, ``--db``)
+is dropped first and again at the end unless ``--keep`` is given. Logs go to
+``var/<db>-*.log`` (see ``common.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import xmlrpc.client
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_import import (
-    ADMIN_LOGIN,
-    ADMIN_PASSWORD,
+from common import (
     ADMIN_UID,
+    EMAIL_DOMAIN,
     MB,
-    REPO_ROOT,
     Checks,
-    OdooServer,
-    exit_code,
+    Result,
+    Sampler,
+    db_cursor,
+    error_lines,
+    fmt,
     insert_contacts,
     install_database,
     load_registry,
     log,
-    pg_connect,
+    parse,
+    parser,
+    print_notes,
+    print_verdict,
     release_database,
+    set_param,
+    set_up_odoo,
+    start_server,
+    wait_state,
 )
 
-EMAIL_DOMAIN = "bench.example.com"
 OUTCOME_STATES = ("created", "created_incomplete", "create_failed")
 SAMPLE_INTERVAL = 0.05
 
@@ -129,112 +130,21 @@ action = {'type': 'ir.actions.act_window_close', 'infos': {
 
 
 # ----------------------------------------------------------------------
-# memory: every process of a tree, wkhtmltopdf told apart
+# processes
 # ----------------------------------------------------------------------
 
 
-class TreeSampler(threading.Thread):
-    """Peak RSS per process of a process tree, and per process together
-    with its descendants at the same moment."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.root = psutil.Process(pid)
-        self.peak_by_pid: dict[int, int] = {}
-        self.peak_with_children: dict[int, int] = {}
-        self.label_by_pid: dict[int, str] = {}
-        self.seen: dict[int, list[float]] = {}  # pid: [first, last] (monotonic)
-        self._stop_event = threading.Event()
-
-    def sample(self) -> None:
+def kill_leftovers(sampler: Sampler, label: str) -> None:
+    """Kill the processes of ``label`` the server started that still run (a
+    worker killed at its time limit leaves its wkhtmltopdf behind)."""
+    for pid in sampler.pids(label):
         try:
-            processes = [self.root, *self.root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        now = time.monotonic()
-        rss, parent = {}, {}
-        for process in processes:
-            try:
-                rss[process.pid] = process.memory_info().rss
-                parent[process.pid] = process.ppid()
-                self.seen.setdefault(process.pid, [now, now])[1] = now
-                if process.pid not in self.label_by_pid:
-                    self.label_by_pid[process.pid] = self._label(process)
-            except psutil.Error:
-                continue
-        for pid, value in rss.items():
-            self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), value)
-        totals = dict(rss)
-        for pid, value in rss.items():
-            ancestor = parent.get(pid)
-            while ancestor in rss and ancestor != self.root.pid:
-                totals[ancestor] += value
-                ancestor = parent.get(ancestor)
-        for pid, value in totals.items():
-            self.peak_with_children[pid] = max(
-                self.peak_with_children.get(pid, 0), value
-            )
-
-    def _label(self, process: psutil.Process) -> str:
-        if process.pid == self.root.pid:
-            return "main"
-        try:
-            cmdline = process.cmdline()
+            process = psutil.Process(pid)
+            if sampler._label(process) == label:
+                process.kill()
+                log(f"killed leftover {label} {pid}")
         except psutil.Error:
-            return "?"
-        if cmdline and "wkhtmltopdf" in os.path.basename(cmdline[0]):
-            return "wkhtmltopdf"
-        return "gevent" if "gevent" in cmdline else "worker"
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            self._stop_event.wait(SAMPLE_INTERVAL)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-        self.sample()
-
-    def peak(self, label: str, pids=None) -> int:
-        return max(
-            (
-                rss
-                for pid, rss in self.peak_by_pid.items()
-                if self.label_by_pid.get(pid) == label and (pids is None or pid in pids)
-            ),
-            default=0,
-        )
-
-    def peak_tree(self, pids) -> int:
-        return max((self.peak_with_children.get(pid, 0) for pid in pids), default=0)
-
-    def count(self, label: str) -> int:
-        return sum(1 for value in self.label_by_pid.values() if value == label)
-
-    def pids(self, label: str) -> list[int]:
-        return [pid for pid, value in self.label_by_pid.items() if value == label]
-
-    def seconds(self, label: str) -> float:
-        """From the first to the last moment a process of ``label`` ran."""
-        spans = [self.seen[pid] for pid in self.pids(label) if pid in self.seen]
-        if not spans:
-            return 0.0
-        return max(last for _first, last in spans) - min(
-            first for first, _last in spans
-        )
-
-    def kill_leftovers(self, label: str) -> None:
-        """Kill the processes of ``label`` this server started that still run
-        (a worker killed at its time limit leaves its wkhtmltopdf behind)."""
-        for pid in self.pids(label):
-            try:
-                process = psutil.Process(pid)
-                if self._label(process) == label:
-                    process.kill()
-                    log(f"killed leftover {label} {pid}")
-            except psutil.Error:
-                continue
+            continue
 
 
 def run_sampled(
@@ -263,34 +173,6 @@ def run_sampled(
         peak,
         subprocess.CompletedProcess(command, process.returncode, out, err),
     )
-
-
-# ----------------------------------------------------------------------
-# results
-# ----------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    method: str
-    letters: int
-    seconds: float | None = None
-    worker_mb: float | None = None
-    wkhtmltopdf_mb: float | None = None
-    together_mb: float | None = None
-    notes: list[str] = field(default_factory=list)
-    failed: str | None = None
-
-    @property
-    def per_second(self) -> float | None:
-        return self.letters / self.seconds if self.seconds else None
-
-
-def fmt(value, pattern: str) -> str:
-    if value is None:
-        width = "".join(c for c in pattern.split(".", maxsplit=1)[0] if c.isdigit())
-        return "-".rjust(int(width or 0))
-    return format(value, pattern)
 
 
 def pdf_pages(pdf_path: str) -> int:
@@ -322,59 +204,13 @@ class SingleTryTransport(xmlrpc.client.Transport):
         return self.single_request(host, handler, request_body, verbose)
 
 
-class LetterServer(OdooServer):
-    """The import benchmark's server, with room for the one-call reference:
-    generous time and memory limits (Odoo's defaults would kill it), given
-    through an Odoo configuration file (``ODOO_RC``)."""
-
-    def start(self) -> None:
-        options = {
-            # the one-call reference gets this long, then its worker is killed
-            "limit_time_real": int(self.args.one_call_timeout),
-            "limit_time_cpu": 24 * 3600,
-            "limit_memory_soft": 8 * 1024**3,
-            "limit_memory_hard": 12 * 1024**3,
-        }
-        config = REPO_ROOT / "var" / f"{self.args.db}-server.conf"
-        config.write_text(
-            "[options]\n"
-            + "".join(f"{key} = {value}\n" for key, value in options.items())
-        )
-        previous = os.environ.get("ODOO_RC")
-        os.environ["ODOO_RC"] = str(config)
-        try:
-            super().start()
-        finally:
-            if previous is None:
-                os.environ.pop("ODOO_RC", None)
-            else:
-                os.environ["ODOO_RC"] = previous
-
-
 class Bench:
-    def __init__(self, args, checks: Checks):
+    def __init__(self, args, checks: Checks, server):
         self.args = args
         self.checks = checks
-        self.server = LetterServer(args)
-        self.models = None
-        self.uid = None
+        self.server = server
+        self.call = server.rpc
         self.reference_stopped = False
-
-    def call(self, model, method, *args, **kwargs):
-        return self.models.execute_kw(
-            self.args.db, self.uid, ADMIN_PASSWORD, model, method, list(args), kwargs
-        )
-
-    def connect(self) -> None:
-        common = xmlrpc.client.ServerProxy(f"{self.server.url}/xmlrpc/2/common")
-        self.uid = common.authenticate(self.args.db, ADMIN_LOGIN, ADMIN_PASSWORD, {})
-        if not self.uid:
-            raise RuntimeError("admin/admin cannot log in")
-        self.models = xmlrpc.client.ServerProxy(
-            f"{self.server.url}/xmlrpc/2/object",
-            allow_none=True,
-            use_builtin_types=True,
-        )
 
     def set_up_sender(self) -> int:
         germany = self.call("res.country", "search", [("code", "=", "DE")])[0]
@@ -428,27 +264,16 @@ class Bench:
         return record
 
     def wait_state(self, cr, record: int, states, what: str) -> str:
-        deadline = time.perf_counter() + self.args.timeout
-        state = None
-        while time.perf_counter() < deadline:
-            cr.execute(
-                "SELECT state FROM serial_correspondence WHERE id = %s", (record,)
-            )
-            state = cr.fetchone()[0]
-            if state in states:
-                return state
-            cr.execute("SELECT exc_info FROM queue_job WHERE state = 'failed' LIMIT 1")
-            failed = cr.fetchone()
-            if failed:
-                raise RuntimeError(f"{what}: a job failed: {failed[0][-800:]}")
-            time.sleep(0.1)
-        raise RuntimeError(f"{what}: state {state!r} after {self.args.timeout:.0f} s")
+        try:
+            return wait_state(cr, record, states, self.args.timeout)
+        except RuntimeError as error:
+            raise RuntimeError(f"{what}: {error}") from None
 
     # -- A -------------------------------------------------------------------
 
     def run_ours(self, size: int, record: int, cr) -> Result:
         result = Result("A  ours: queue_job parts", size)
-        sampler = TreeSampler(self.server.process.pid)
+        sampler = Sampler(self.server.process.pid, interval=SAMPLE_INTERVAL)
         sampler.start()
         log(f"A {size}: action_generate over XML-RPC")
         start = time.perf_counter()
@@ -476,7 +301,7 @@ class Bench:
         )
         jobs, worker_pids, exec_sum, exec_max = cr.fetchone()
         worker_pids = [pid for pid in worker_pids or [] if pid]
-        result.worker_mb = sampler.peak("worker", set(worker_pids)) / MB
+        result.peak_mb = sampler.peak("worker", set(worker_pids)) / MB
         result.wkhtmltopdf_mb = sampler.peak("wkhtmltopdf") / MB
         result.together_mb = sampler.peak_tree(worker_pids) / MB
         [values] = self.call(
@@ -569,7 +394,7 @@ class Bench:
                 "code": REFERENCE_ACTION_CODE,
             },
         )
-        sampler = TreeSampler(self.server.process.pid)
+        sampler = Sampler(self.server.process.pid, interval=SAMPLE_INTERVAL)
         sampler.start()
         log(f"B {size}: _render_qweb_pdf of all letters in one call (server action)")
         once = xmlrpc.client.ServerProxy(
@@ -581,8 +406,8 @@ class Bench:
         try:
             answer = once.execute_kw(
                 self.args.db,
-                self.uid,
-                ADMIN_PASSWORD,
+                self.server.uid,
+                self.server.admin_password,
                 "ir.actions.server",
                 "run",
                 [[action]],
@@ -596,7 +421,7 @@ class Bench:
         except (xmlrpc.client.Error, OSError) as error:
             wall = time.perf_counter() - start
             sampler.stop()
-            sampler.kill_leftovers("wkhtmltopdf")
+            kill_leftovers(sampler, "wkhtmltopdf")
             if wall >= self.args.one_call_timeout - 5:
                 self.reference_stopped = True
                 result.failed = (
@@ -605,7 +430,7 @@ class Bench:
                 )
             else:
                 result.failed = str(error)[-300:]
-            result.worker_mb = sampler.peak("worker") / MB
+            result.peak_mb = sampler.peak("worker") / MB
             result.wkhtmltopdf_mb = sampler.peak("wkhtmltopdf") / MB
             result.notes.append(
                 f"wkhtmltopdf ran {sampler.seconds('wkhtmltopdf'):.0f} s "
@@ -617,7 +442,7 @@ class Bench:
         sampler.stop()
         infos = answer["infos"]
         result.seconds = infos["seconds"]
-        result.worker_mb = sampler.peak("worker") / MB
+        result.peak_mb = sampler.peak("worker") / MB
         result.wkhtmltopdf_mb = sampler.peak("wkhtmltopdf") / MB
         workers = [
             pid for pid, label in sampler.label_by_pid.items() if label == "worker"
@@ -659,10 +484,8 @@ def letters_html(registry, record: int) -> str:
 
 
 def wkhtmltopdf_alone(method: str, size: int, html: str, timeout: float) -> Result:
-    from odoo.addons.serial_correspondence.models import (
-        letter_pdf,
-        serial_correspondence_letter,
-    )
+    from odoo.addons.serial_correspondence.models import serial_correspondence_letter
+    from odoo.addons.serial_correspondence.tools import letter_pdf
 
     result = Result(method, size)
     top, right, bottom, left = serial_correspondence_letter.LETTER_MARGINS_MM
@@ -730,29 +553,27 @@ def print_report(args, results: list[Result]) -> None:
     )
     for result in results:
         print(
-            f"{result.method:<34} {result.letters:>8,} {fmt(result.seconds, '9.1f')} "
-            f"{fmt(result.per_second, '10.0f')} {fmt(result.worker_mb, '10.0f')} "
+            f"{result.method:<34} {result.count:>8,} {fmt(result.seconds, '9.1f')} "
+            f"{fmt(result.per_second, '10.0f')} {fmt(result.peak_mb, '10.0f')} "
             f"{fmt(result.wkhtmltopdf_mb, '10.0f')} {fmt(result.together_mb, '9.0f')}"
             + (f"  FAILED: {result.failed}" if result.failed else "")
         )
-    for result in results:
-        for note in result.notes:
-            print(f"  {result.method.split()[0]} {result.letters:,}: {note}")
+    print_notes(results, lambda r: f"{r.method.split()[0]} {r.count:,}")
     print(
         "  (worker MB: peak RSS of the worker(s) that ran the jobs or the call; "
         "wkhtml MB: "
         "of a wkhtmltopdf process; both: a worker with its wkhtmltopdf child at once)"
     )
     ours = [
-        r for r in results if r.method.startswith("A") and r.letters == max(args.sizes)
+        r for r in results if r.method.startswith("A") and r.count == max(args.sizes)
     ]
     if ours:
         big = ours[0]
-        peak = max(big.worker_mb or 0, big.together_mb or 0, big.wkhtmltopdf_mb or 0)
+        peak = max(big.peak_mb or 0, big.together_mb or 0, big.wkhtmltopdf_mb or 0)
         verdicts = [
             (
-                not big.failed and big.letters >= GOAL_LETTERS,
-                f"{big.letters:,} letters complete",
+                not big.failed and big.count >= GOAL_LETTERS,
+                f"{big.count:,} letters complete",
             ),
             (
                 (big.per_second or 0) >= GOAL_PER_SECOND,
@@ -760,10 +581,7 @@ def print_report(args, results: list[Result]) -> None:
             ),
             (peak < GOAL_PEAK_MB, f"peak {peak:.0f} MB < {GOAL_PEAK_MB:.0f} MB"),
         ]
-        print(
-            "verdict: "
-            + "; ".join(f"{'MET' if ok else 'MISSED'} {text}" for ok, text in verdicts)
-        )
+        print_verdict(verdicts)
 
 
 # ----------------------------------------------------------------------
@@ -771,75 +589,59 @@ def print_report(args, results: list[Result]) -> None:
 # ----------------------------------------------------------------------
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--odoo-dir", required=True, type=Path)
-    parser.add_argument("--addons-path", required=True)
-    parser.add_argument("--db", default="sc_bench_letters")
-    parser.add_argument(
-        "--sizes", default="1000,10000", type=lambda v: [int(x) for x in v.split(",")]
+def main(argv=None) -> int:
+    options = parser(__doc__, "sc_bench_letters", 8389, timeout=1800.0)
+    options.add_argument(
+        "--sizes",
+        default="1000,10000",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="numbers of letters",
     )
-    parser.add_argument("--only", default="A,B,C,D", type=lambda v: set(v.split(",")))
-    parser.add_argument("--part-size", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8389)
-    parser.add_argument("--gevent-port", type=int, default=8392)
-    parser.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds to wait for A"
+    options.add_argument(
+        "--only",
+        default="A,B,C,D",
+        type=lambda v: set(v.split(",")),
+        help="which of A, B, C, D",
     )
-    parser.add_argument(
+    options.add_argument(
+        "--part-size", type=int, default=200, help="letters per part job"
+    )
+    options.add_argument(
         "--one-call-timeout",
         type=float,
         default=600.0,
         help="seconds B and C may take before they are stopped",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the database")
-    args = parser.parse_args(argv)
-    if not args.db.startswith("sc_bench_letters"):
-        parser.error("--db must start with sc_bench_letters (it is dropped)")
-    args.odoo_bin = args.odoo_dir / "odoo-bin"
-    return args
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    (REPO_ROOT / "var").mkdir(exist_ok=True)
+    args = parse(options, argv)
+    set_up_odoo(args)
     checks = Checks()
     results: list[Result] = []
-    registry = None
-    bench = Bench(args, checks)
+    database = registry = None
     try:
-        install_database(args)
+        database = install_database(args)
         log(f"inserting {max(args.sizes):,} contacts (SQL, not measured)")
-        insert_contacts(args.db, max(args.sizes), 5000)
-        db = pg_connect(args.db)
-        cr = db.cursor()
-        cr.execute(
-            """
-            INSERT INTO ir_config_parameter (key, value, create_uid, write_uid,
-                                             create_date, write_date)
-            VALUES ('serial_correspondence.letter_part_size', %s, 1, 1,
-                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-            """,
-            (str(args.part_size),),
-        )
+        cr = db_cursor(args)
+        insert_contacts(cr, max(args.sizes))
+        set_param(cr, "serial_correspondence.letter_part_size", args.part_size)
         # wkhtmltopdf of the one-call reference loads Odoo's report assets
         # from this server
-        cr.execute(
-            """
-            INSERT INTO ir_config_parameter (key, value, create_uid, write_uid,
-                                             create_date, write_date)
-            VALUES ('report.url', %s, 1, 1,
-                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-            """,
-            (f"http://127.0.0.1:{args.port}",),
-        )
+        set_param(cr, "report.url", f"http://127.0.0.1:{args.port}")
         records = {}
-        bench.server.start()
+        # room for the one-call reference: generous time and memory limits
+        # (Odoo's defaults would kill it)
+        server = start_server(
+            args,
+            database,
+            options={
+                # the one-call reference gets this long, then its worker is killed
+                "limit_time_real": int(args.one_call_timeout),
+                "limit_time_cpu": 24 * 3600,
+                "limit_memory_soft": 8 * 1024**3,
+                "limit_memory_hard": 12 * 1024**3,
+            },
+        )
+        bench = Bench(args, checks, server)
         try:
-            bench.connect()
             template = bench.set_up_sender()
             for size in args.sizes:
                 records[size] = bench.letter_for(size, template, cr)
@@ -853,14 +655,13 @@ def main(argv=None) -> int:
             # logs "WorkerHTTP (...) timeout after ...s": expected
             errors = [
                 line
-                for line in bench.server.error_lines()
+                for line in error_lines(server)
                 if not (bench.reference_stopped and "timeout after" in line)
             ]
             checks.expect(not errors, f"no ERROR in the server log ({errors[:1]})")
         finally:
-            bench.server.stop()
-            cr.close()
-            db.close()
+            server.stop()
+            cr.connection.close()
         if {"C", "D"} & args.only:
             log("loading the registry in this process (HTML for C)")
             registry = load_registry(args)
@@ -886,11 +687,11 @@ def main(argv=None) -> int:
                         )
                     )
     finally:
-        release_database(args, registry)
+        release_database(args, database, registry)
 
-    results.sort(key=lambda r: (r.letters, r.method))
+    results.sort(key=lambda r: (r.count, r.method))
     print_report(args, results)
-    return exit_code(checks)
+    return checks.exit_code()
 
 
 if __name__ == "__main__":

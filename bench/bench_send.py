@@ -38,29 +38,27 @@ mass_mailing. Odoo 18's own way, on a fresh server started the same way. In
    until no mail is left, i.e. "send now" without waiting for the cron
    scheduler (no cron thread runs, so nothing else picks the mails up). The
    clock starts at ``action_send_mail`` and stops when the sink holds 2,000
-   messages. With ``--mass-mailing-mode force_send`` the system parameter
-   ``mail.mail.force.send.limit`` is raised so that the composer sends every
-   batch of 50 at once instead of queueing (one XML-RPC call; not Odoo's
-   default). Checked: 2,000 deliveries, distinct, personalised, 2,000
+   messages. Checked: 2,000 deliveries, distinct, personalised, 2,000
    ``mailing.trace`` records ``sent``.
-plain loop. The physical reference, in this benchmark's own process: the
-   same 2,000 messages built with ``email.message.EmailMessage`` (subject and
-   the same HTML body with the name filled in, plus a text part, as Odoo's
-   messages are multipart/alternative) and sent over ONE ``smtplib.SMTP``
-   connection. The clock runs from the first message built until the sink
-   holds 2,000.
+plain loop. The physical reference, in a Python process of its own
+   (this script spawned, without Odoo imported, which the harness needs here;
+   the sink is watched from that process too): the same 2,000 messages built
+   with ``email.message.EmailMessage`` (subject and the same HTML body with the
+   name filled in, plus a text part, as Odoo's messages are
+   multipart/alternative) and sent over ONE ``smtplib.SMTP`` connection. The
+   clock runs from the first message built until the sink holds 2,000.
 
 Memory: the peak RSS of the server's processes is sampled with psutil every
 0.2 s; the figure for ours is the worker that ran the send job
 (``queue.job.worker_pid``), for mass_mailing the largest worker (the one that
-answered the XML-RPC calls), for the plain loop this process. Every Odoo way
+answered the XML-RPC calls), for the plain loop its process. Every Odoo way
 is measured on its own freshly started server after a warm-up (all workers
 have loaded the registry, and a first small sending of the same kind to 120
 other contacts has gone through: templates compiled, caches filled); the
 warm-up deliveries are cleared from the sink.
 
 CPU: the CPU seconds used while each way sends (psutil: the server's
-processes and the database's PostgreSQL backends; for the plain loop this
+processes and the database's PostgreSQL backends; for the plain loop its
 process) are printed as CPU ms per mail, and the ratios also by CPU per mail.
 The wall-clock rates depend on what else runs on the machine (the load
 average is printed); the CPU figures much less.
@@ -81,61 +79,54 @@ goals are printed, not turned into a failure.
 How to run
 ----------
     bench/run-bench-send.sh [--contacts 2000] [--keep] [--only ours,mass_mailing,plain]
-                            [--mass-mailing-mode queue|force_send] [--profile DIR]
+                            [--smtp-port 2725] [--no-query-count]
 
-``--profile DIR`` attaches ``py-spy record`` (raw collapsed stacks) to the
-server's workers while ours sends, and prints the heaviest functions of the
-worker that ran the send job (the figures of that run are slowed by the
-sampling). Server logs go to ``var/<db>-*.log``.
+Server logs go to ``var/<db>-*.log``, the sink's files to ``var/<db>-mail``.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import email.message
 import email.parser
 import email.policy
 import email.utils
-import hashlib
 import html
 import json
+import multiprocessing
 import os
 import re
-import shutil
-import signal
 import smtplib
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
-import xmlrpc.client
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_import import (
-    ADMIN_LOGIN,
-    ADMIN_PASSWORD,
+from common import (
     ADMIN_UID,
     MB,
-    REPO_ROOT,
+    VAR,
     Checks,
-    OdooServer,
-    RssSampler,
-    drop_database,
-    exit_code,
+    Result,
+    Sampler,
+    db_cursor,
+    error_note,
+    fmt,
+    insert_contacts,
+    install_database,
     load_registry,
     log,
-    pg_connect,
-    pg_cursor,
+    parse,
+    parser,
+    print_notes,
+    print_verdict,
     release_database,
-    use_addons_path,
+    set_param,
+    set_up_odoo,
+    start_server,
+    wait_state,
 )
 
 EMAIL_DOMAIN = "bench.example.com"
@@ -147,6 +138,7 @@ SENDER = "Bench Absender <absender@sender.example.com>"
 SUBJECT_TEMPLATE = "Hallo {{ object.name }}"
 NAME_PLACEHOLDER = '<t t-out="object.name"/>'
 POLL_INTERVAL = 0.05
+DONE_STATES = ("done_auto", "sent_incomplete", "send_failed")
 
 GOAL_VS_MASS_MAILING = 4.0
 GOAL_VS_PLAIN = 0.5
@@ -186,103 +178,14 @@ Geschäftsführung: Erika Musterfrau</p>
 
 
 # ----------------------------------------------------------------------
-# the SMTP sink, in its own process
+# watching the sink, CPU
 # ----------------------------------------------------------------------
-
-
-def serve_sink(host: str, port: int, directory: str, addons_path: str) -> int:
-    """``--serve-sink``: run the addon's SMTP sink (``testing/smtp_sink.py``)
-    without a line per message, until SIGTERM."""
-    use_addons_path(addons_path)
-    from odoo.addons.serial_correspondence.testing import smtp_sink
-
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    controller = smtp_sink.start(host, port, directory)
-    print(f"sink listening on {host}:{port}, storing in {directory}", flush=True)
-    try:
-        while not stop.wait(1):
-            pass
-    finally:
-        controller.stop()
-    return 0
-
-
-class Sink:
-    """The sink process and its directory: one .eml file per delivery."""
-
-    def __init__(self, args):
-        self.host = "127.0.0.1"
-        self.port = args.smtp_port
-        self.addons_path = args.addons_path
-        self.directory = REPO_ROOT / "var" / f"{args.db}-mail"
-        self.logfile = REPO_ROOT / "var" / f"{args.db}-sink.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True)
-        with open(self.logfile, "w") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--serve-sink",
-                    f"{self.host}:{self.port}:{self.directory}",
-                    f"--addons-path={self.addons_path}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the SMTP sink exited; see {self.logfile}")
-            try:
-                with smtplib.SMTP(self.host, self.port, timeout=2) as probe:
-                    probe.noop()
-                log(f"SMTP sink on {self.host}:{self.port} (files: {self.directory})")
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the SMTP sink did not answer; see {self.logfile}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def count(self) -> int:
-        with os.scandir(self.directory) as entries:
-            return sum(
-                1
-                for entry in entries
-                if entry.name.endswith(".eml") and not entry.name.startswith(".")
-            )
-
-    def paths(self) -> list[Path]:
-        return sorted(
-            path
-            for path in self.directory.glob("*.eml")
-            if not path.name.startswith(".")
-        )
-
-    def clear(self) -> None:
-        for path in self.directory.iterdir():
-            path.unlink(missing_ok=True)
 
 
 class SinkWatcher(threading.Thread):
     """Records when the sink first holds ``target`` deliveries."""
 
-    def __init__(self, sink: Sink, target: int, start: float):
+    def __init__(self, sink, target: int, start: float):
         super().__init__(daemon=True)
         self.sink = sink
         self.target = target
@@ -375,7 +278,7 @@ class CpuMeter:
         return text
 
 
-def verify_deliveries(sink: Sink, names: dict[str, str], checks: Checks, label: str):
+def verify_deliveries(sink, names: dict[str, str], checks: Checks, label: str):
     """Exactly one delivery per contact, subject and body with its name."""
     parser = email.parser.BytesParser(policy=email.policy.default)
     paths = sink.paths()
@@ -422,201 +325,81 @@ def verify_deliveries(sink: Sink, names: dict[str, str], checks: Checks, label: 
 
 
 # ----------------------------------------------------------------------
-# results
+# set-up
 # ----------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    method: str
-    seconds: float | None = None
-    mails: int = 0
-    peak_mb: float | None = None
-    cpu_ms: float | None = None  # CPU per mail of the sending side (not the sink)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def per_second(self) -> float | None:
-        if not self.seconds:
-            return None
-        return self.mails / self.seconds
-
-
-# ----------------------------------------------------------------------
-# database set-up
-# ----------------------------------------------------------------------
-
-
-def install_database(args) -> None:
-    drop_database(args.db)
-    logfile = REPO_ROOT / "var" / f"{args.db}-install.log"
-    command = [
-        sys.executable,
-        str(args.odoo_bin),
-        f"--database={args.db}",
-        f"--addons-path={args.addons_path}",
-        "--init=serial_correspondence,mass_mailing",
-        "--without-demo=all",
-        "--stop-after-init",
-        "--no-http",
-        "--log-level=warn",
-        f"--logfile={logfile}",
-    ]
-    log(
-        f"installing serial_correspondence and mass_mailing into {args.db} "
-        f"(log: {logfile})"
+def contact_names(cr, domain: str) -> dict[str, str]:
+    cr.execute(
+        "SELECT lower(email), name FROM res_partner WHERE email ILIKE %s",
+        (f"%@{domain}",),
     )
-    subprocess.run(command, check=True)
-
-
-def insert_contacts(db: str, groups: list[tuple[str, str, int]]) -> None:
-    """Insert contacts with plain SQL (set-up, not measured): for each
-    ``(name prefix, e-mail domain, count)``."""
-    with pg_cursor(db) as cr:
-        for prefix, domain, count in groups:
-            cr.execute(
-                """
-                INSERT INTO res_partner
-                    (name, complete_name, type, active, is_company, lang,
-                     email, email_normalized, street, zip, city, country_id,
-                     partner_share, email_advertising_consent,
-                     letter_advertising_consent, no_letters, message_bounce,
-                     create_uid, write_uid, create_date, write_date)
-                SELECT %(prefix)s || n, %(prefix)s || n, 'contact',
-                       true, false, 'en_US',
-                       'kontakt' || n || '@' || %(domain)s,
-                       'kontakt' || n || '@' || %(domain)s,
-                       n || ' Bench Street', lpad((n %% 99999 + 1)::text, 5, '0'),
-                       'Benchtown', (SELECT id FROM res_country WHERE code = 'DE'),
-                       true, 'unknown', 'unknown', false, 0,
-                       1, 1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-                  FROM generate_series(1, %(count)s) AS n
-                """,
-                {"prefix": prefix, "domain": domain, "count": count},
-            )
-        cr.execute(
-            "UPDATE res_partner SET commercial_partner_id = id"
-            " WHERE commercial_partner_id IS NULL"
-        )
-        cr.execute("ANALYZE res_partner")
-
-
-def contact_names(db: str, domain: str) -> dict[str, str]:
-    with pg_cursor(db) as cr:
-        cr.execute(
-            "SELECT lower(email), name FROM res_partner WHERE email ILIKE %s",
-            (f"%@{domain}",),
-        )
-        return dict(cr.fetchall())
-
-
-def partner_ids(db: str, domain: str) -> list[int]:
-    with pg_cursor(db) as cr:
-        cr.execute(
-            "SELECT id FROM res_partner WHERE email ILIKE %s ORDER BY id",
-            (f"%@{domain}",),
-        )
-        return [row[0] for row in cr.fetchall()]
+    return dict(cr.fetchall())
 
 
 def email_domain_filter(domain: str) -> list:
     return [("email", "ilike", f"@{domain}")]
 
 
-# ----------------------------------------------------------------------
-# the Odoo server
-# ----------------------------------------------------------------------
+def json_rpc(server, model: str, method: str, *args, **kwargs):
+    """``execute_kw`` over JSON-RPC, for methods that return None (XML-RPC
+    cannot marshal it, and the error would roll the request back)."""
+    payload = {
+        "jsonrpc": "2.0",
+        "method": "call",
+        "id": 1,
+        "params": {
+            "service": "object",
+            "method": "execute_kw",
+            "args": [
+                server.db_name,
+                server.uid,
+                server.admin_password,
+                model,
+                method,
+                list(args),
+                kwargs,
+            ],
+        },
+    }
+    request = urllib.request.Request(
+        f"{server.url}/jsonrpc",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=3600) as response:
+        answer = json.loads(response.read())
+    if answer.get("error"):
+        raise RuntimeError(json.dumps(answer["error"])[:3000])
+    return answer.get("result")
 
 
-class SendServer(OdooServer):
-    """The import benchmark's server, one log per way of sending, and
-    request limits long enough for mass_mailing's long XML-RPC calls."""
-
-    extra_options = ("--limit-time-real=1800", "--limit-time-cpu=1800")
-
-    def workers(self) -> list[psutil.Process]:
-        try:
-            children = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-        result = []
-        for child in children:
-            try:
-                if "gevent" not in child.cmdline():
-                    result.append(child)
-            except psutil.Error:
-                pass
-        return result
+def send_server(args, database, label: str):
+    """A fresh server for one way of sending (its own log), with request
+    limits long enough for mass_mailing's long XML-RPC calls."""
+    return start_server(
+        args, database, label, {"limit_time_real": 1800, "limit_time_cpu": 1800}
+    )
 
 
-class Rpc:
-    def __init__(self, url: str, db: str):
-        self.url = url
-        self.db = db
-        common = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common")
-        self.uid = common.authenticate(db, ADMIN_LOGIN, ADMIN_PASSWORD, {})
-        if not self.uid:
-            raise RuntimeError("admin/admin cannot log in")
-
-    def __call__(self, model: str, method: str, *args, **kwargs):
-        # a proxy per call: calls may come from several threads
-        proxy = xmlrpc.client.ServerProxy(
-            f"{self.url}/xmlrpc/2/object", allow_none=True
-        )
-        return proxy.execute_kw(
-            self.db, self.uid, ADMIN_PASSWORD, model, method, list(args), kwargs
-        )
-
-    def json(self, model: str, method: str, *args, **kwargs):
-        """The same over JSON-RPC, for methods that return None (XML-RPC
-        cannot marshal it, and the error would roll the request back)."""
-        payload = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {
-                "service": "object",
-                "method": "execute_kw",
-                "args": [
-                    self.db,
-                    self.uid,
-                    ADMIN_PASSWORD,
-                    model,
-                    method,
-                    list(args),
-                    kwargs,
-                ],
-            },
-        }
-        request = urllib.request.Request(
-            f"{self.url}/jsonrpc",
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=3600) as response:
-            answer = json.loads(response.read())
-        if answer.get("error"):
-            raise RuntimeError(json.dumps(answer["error"])[:3000])
-        return answer.get("result")
-
-
-def warm_up_workers(server: SendServer, rpc: Rpc) -> None:
+def warm_up_workers(server) -> None:
     """Let every worker answer a few requests (the registry itself is loaded
     by the server before it forks its workers)."""
-    with ThreadPoolExecutor(max_workers=2 * server.args.workers) as pool:
+    with ThreadPoolExecutor(max_workers=2 * server.workers) as pool:
         for _ in range(3):
             list(
                 pool.map(
-                    lambda _: rpc(
+                    lambda _: server.rpc(
                         "res.partner", "search_read", [], fields=["name"], limit=200
                     ),
-                    range(4 * server.args.workers),
+                    range(4 * server.workers),
                 )
             )
 
 
-def setup_records(rpc: Rpc, args) -> dict:
+def setup_records(server, args) -> dict:
     """ir.mail_server on the sink and the mail.template (set-up, once)."""
+    rpc = server.rpc
     rpc(
         "ir.mail_server",
         "create",
@@ -652,8 +435,8 @@ def setup_records(rpc: Rpc, args) -> dict:
 # ----------------------------------------------------------------------
 
 
-def create_correspondence(rpc: Rpc, cr, domain: list, template_id: int, timeout: float):
-    correspondence_id = rpc(
+def create_correspondence(server, cr, domain: list, template_id: int, timeout: float):
+    correspondence_id = server.rpc(
         "serial.correspondence",
         "create",
         {
@@ -665,40 +448,8 @@ def create_correspondence(rpc: Rpc, cr, domain: list, template_id: int, timeout:
             "partner_domain": repr(domain),
         },
     )
-    wait_for_state(cr, correspondence_id, {"ready"}, timeout)
+    wait_state(cr, correspondence_id, ("ready",), timeout, POLL_INTERVAL)
     return correspondence_id
-
-
-def wait_for_state(cr, correspondence_id: int, states: set, timeout: float):
-    """Poll the state. ``cr`` is not in autocommit: each poll ends with a
-    rollback, so that polling adds no committed transaction to the counts
-    of pg_stat_database."""
-    deadline = time.monotonic() + timeout
-    state = None
-    try:
-        while time.monotonic() < deadline:
-            cr.execute(
-                "SELECT state FROM serial_correspondence WHERE id = %s",
-                (correspondence_id,),
-            )
-            [state] = cr.fetchone()
-            if state in states:
-                return state
-            cr.execute(
-                "SELECT exc_info FROM queue_job WHERE state = 'failed'"
-                " AND identity_key LIKE %s",
-                (f"serial_correspondence_%-{correspondence_id}-%",),
-            )
-            failed = cr.fetchone()
-            if failed:
-                raise RuntimeError(f"a job failed: {failed[0][-1500:]}")
-            cr.connection.rollback()
-            time.sleep(POLL_INTERVAL)
-    finally:
-        cr.connection.rollback()
-    raise RuntimeError(
-        f"correspondence {correspondence_id} still in state {state!r} after {timeout} s"
-    )
 
 
 def committed_transactions(cr, db: str) -> int:
@@ -710,142 +461,24 @@ def committed_transactions(cr, db: str) -> int:
     return count
 
 
-class PySpy:
-    """``py-spy record`` on processes, raw collapsed stacks, until stopped."""
-
-    def __init__(self, directory: Path, label: str):
-        self.directory = directory
-        self.label = label
-        self.processes: dict[int, tuple[subprocess.Popen, Path]] = {}
-
-    def start(self, pids: list[int]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        executable = shutil.which("py-spy")
-        if not executable:
-            raise RuntimeError("py-spy not found (pip install py-spy)")
-        for pid in pids:
-            output = self.directory / f"{self.label}-{pid}.txt"
-            process = subprocess.Popen(
-                [
-                    executable,
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--rate",
-                    "250",
-                    "--format",
-                    "raw",
-                    "--nonblocking",
-                    "--output",
-                    str(output),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                stdin=subprocess.DEVNULL,
-            )
-            self.processes[pid] = (process, output)
-        time.sleep(1.0)  # let py-spy attach
-
-    def stop(self) -> dict[int, Path]:
-        outputs = {}
-        for pid, (process, output) in self.processes.items():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if output.exists():
-                outputs[pid] = output
-        return outputs
-
-
-def summarize_profile(path: Path, max_lines: int = 70) -> list[str]:
-    """The call tree below ``_send_emails`` in raw py-spy stacks: each
-    function's share of the samples inside the send job (from 2 %, 10 levels deep),
-    then the heaviest self times."""
-    root: dict = {"count": 0, "children": {}}
-    own: collections.Counter = collections.Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = [_frame_key(frame.strip()) for frame in stack.split(";")]
-        starts = [
-            i
-            for i, frame in enumerate(frames)
-            if frame.split(" ")[0].endswith("._send_emails")
-        ]
-        if not starts:
-            continue
-        samples = int(count)
-        total += samples
-        node = root
-        node["count"] += samples
-        for frame in frames[starts[-1] :]:
-            node = node["children"].setdefault(frame, {"count": 0, "children": {}})
-            node["count"] += samples
-        own[frames[-1]] += samples
-    if not total:
-        return ["no samples inside _send_emails"]
-    lines = [f"{total} samples inside the send job; call tree, share of them:"]
-
-    def walk(node: dict, depth: int) -> None:
-        for frame, child in sorted(
-            node["children"].items(), key=lambda item: -item[1]["count"]
-        ):
-            share = 100 * child["count"] / total
-            if share < 2.0 or depth > 9 or len(lines) >= max_lines:
-                continue
-            lines.append(f"  {share:5.1f} % {'  ' * depth}{frame}")
-            walk(child, depth + 1)
-
-    walk(root, 0)
-    lines.append("heaviest self time:")
-    for key, samples in own.most_common(12):
-        lines.append(f"  {100 * samples / total:5.1f} % {key}")
-    return lines
-
-
-def _frame_key(frame: str) -> str:
-    # "function (path/file.py:line)" -> "function (file.py)"
-    match = re.match(r"(.*?) \((.*?)(?::\d+)?\)$", frame)
-    if not match:
-        return frame
-    function, path = match.groups()
-    parts = path.split("/")
-    short = "/".join(parts[-3:]) if "addons" in parts else "/".join(parts[-2:])
-    return f"{function} ({short})"
-
-
-def run_ours(
-    args, sink: Sink, names: dict[str, str], setup: dict, checks: Checks
-) -> Result:
+def run_ours(args, database, sink, names: dict[str, str], setup: dict, checks: Checks):
     result = Result("ours (serial_correspondence)")
-    server = SendServer(args, "ours")
-    server.start()
-    profiler = None
+    server = send_server(args, database, "ours")
     try:
-        rpc = Rpc(server.url, args.db)
-        warm_up_workers(server, rpc)
-        db = pg_connect(args.db)
-        db.autocommit = False  # see wait_for_state
-        cr = db.cursor()
+        rpc = server.rpc
+        warm_up_workers(server)
+        cr = db_cursor(args, autocommit=False)  # see wait_state
 
         log(f"ours: warm-up, a serial e-mail to {WARMUP_CONTACTS} other contacts")
         warmup_id = create_correspondence(
-            rpc,
+            server,
             cr,
             email_domain_filter(WARMUP_DOMAIN),
             setup["template_id"],
             args.timeout,
         )
         rpc("serial.correspondence", "action_send", [warmup_id])
-        wait_for_state(
-            cr, warmup_id, {"done_auto", "sent_incomplete", "send_failed"}, args.timeout
-        )
+        wait_state(cr, warmup_id, DONE_STATES, args.timeout, POLL_INTERVAL)
         sink.clear()
 
         log(
@@ -854,19 +487,16 @@ def run_ours(
         )
         start = time.perf_counter()
         correspondence_id = create_correspondence(
-            rpc,
+            server,
             cr,
             email_domain_filter(EMAIL_DOMAIN),
             setup["template_id"],
             args.timeout,
         )
         log(f"ours: ready after {time.perf_counter() - start:.1f} s (not measured)")
-        if args.profile:
-            profiler = PySpy(args.profile, "ours")
-            profiler.start([worker.pid for worker in server.workers()])
         commits_before = committed_transactions(cr, args.db)
 
-        sampler = RssSampler(server.process.pid, tree=True)
+        sampler = Sampler(server.process.pid)
         sampler.start()
         meter = CpuMeter(args.db, server.process.pid)
         meter.start()
@@ -876,11 +506,8 @@ def run_ours(
         watcher.start()
         rpc("serial.correspondence", "action_send", [correspondence_id])
         call_seconds = time.perf_counter() - start
-        state = wait_for_state(
-            cr,
-            correspondence_id,
-            {"done_auto", "sent_incomplete", "send_failed"},
-            args.timeout,
+        state = wait_state(
+            cr, correspondence_id, DONE_STATES, args.timeout, POLL_INTERVAL
         )
         done_seconds = time.perf_counter() - start
         delivered = watcher.wait(args.timeout)
@@ -889,7 +516,6 @@ def run_ours(
         sampler.stop()
         time.sleep(1.5)  # PostgreSQL publishes a backend's statistics within 1 s
         commits_after = committed_transactions(cr, args.db)
-        outputs = profiler.stop() if profiler else {}
         log(
             f"ours: {watcher.count} in the sink after {fmt(delivered, '.2f')} s, "
             f"state {state!r} after {done_seconds:.2f} s"
@@ -920,14 +546,12 @@ def run_ours(
         )
         jobs, failed, exec_sum, worker_pids, pickup = cr.fetchone()
         checks.expect(not failed, f"ours: no failed send job ({failed} failed)")
-        cr.close()
-        db.close()
+        cr.connection.close()
 
         result.seconds = delivered
-        result.mails = len(names)
+        result.count = len(names)
         job_pids = [pid for pid in worker_pids or [] if pid in sampler.peak_by_pid]
-        job_peak = max((sampler.peak_by_pid[pid] for pid in job_pids), default=0)
-        result.peak_mb = (job_peak or sampler.peak_single) / MB
+        result.peak_mb = sampler.peak_of(job_pids) / MB
         result.notes.append(
             f"action_send call {call_seconds:.2f} s, state done_auto after "
             f"{done_seconds:.2f} s; {jobs} send job(s), {exec_sum:.2f} s inside, "
@@ -944,32 +568,13 @@ def run_ours(
         result.cpu_ms = (
             1000 * (meter.total("odoo") + meter.total("postgres")) / len(names)
         )
-        result.notes.append(peak_note(sampler, job_pids, "ran the send job"))
-        if outputs:
-            result.notes.append("(figures slowed by py-spy sampling)")
-            for pid, path in outputs.items():
-                if pid in job_pids:
-                    result.notes.append(f"profile of worker {pid} ({path}):")
-                    result.notes.extend(summarize_profile(path))
-        errors = server.error_lines()
-        if errors:
-            result.notes.append(
-                f"{len(errors)} ERROR lines in {server.logfile}, first: {errors[0]}"
-            )
+        result.notes.append(
+            "peak RSS per process: " + sampler.per_process(job_pids, "ran the send job")
+        )
+        result.notes += error_note(server)
     finally:
-        if profiler:
-            profiler.stop()
         server.stop()
     return result
-
-
-def peak_note(sampler: RssSampler, pids: list[int], what: str) -> str:
-    per_process = ", ".join(
-        f"{sampler.label_by_pid[pid]} {pid}{'*' if pid in pids else ''} "
-        f"{rss / MB:.0f} MB"
-        for pid, rss in sorted(sampler.peak_by_pid.items())
-    )
-    return f"peak RSS per process: {per_process}" + (f" (* {what})" if pids else "")
 
 
 # ----------------------------------------------------------------------
@@ -977,7 +582,8 @@ def peak_note(sampler: RssSampler, pids: list[int], what: str) -> str:
 # ----------------------------------------------------------------------
 
 
-def create_mailing(rpc: Rpc, domain: list) -> int:
+def create_mailing(server, domain: list) -> int:
+    rpc = server.rpc
     [model_id] = rpc("ir.model", "search", [("model", "=", "res.partner")])
     mailing_id = rpc(
         "mailing.mailing",
@@ -998,14 +604,12 @@ def create_mailing(rpc: Rpc, domain: list) -> int:
     return mailing_id
 
 
-def send_mailing(rpc: Rpc, cr, mailing_id: int, mode: str) -> list[tuple[str, float]]:
+def send_mailing(server, cr, mailing_id: int) -> list[tuple[str, float]]:
     """Odoo's "send now" for a mailing: the two crons' code, back to back."""
     steps = []
     start = time.perf_counter()
-    rpc("mailing.mailing", "action_send_mail", [mailing_id])
+    server.rpc("mailing.mailing", "action_send_mail", [mailing_id])
     steps.append(("action_send_mail", time.perf_counter() - start))
-    if mode == "force_send":
-        return steps
     for _ in range(100):
         cr.execute(
             "SELECT count(*) FROM mail_mail"
@@ -1017,55 +621,38 @@ def send_mailing(rpc: Rpc, cr, mailing_id: int, mode: str) -> list[tuple[str, fl
             break
         start = time.perf_counter()
         # JSON-RPC: it returns None, which XML-RPC cannot marshal
-        rpc.json("mail.mail", "process_email_queue", batch_size=1000)
+        json_rpc(server, "mail.mail", "process_email_queue", batch_size=1000)
         steps.append(("process_email_queue", time.perf_counter() - start))
     return steps
 
 
-def run_mass_mailing(args, sink: Sink, names: dict[str, str], checks: Checks) -> Result:
+def run_mass_mailing(args, database, sink, names: dict[str, str], checks: Checks):
     result = Result("mass_mailing (Odoo 18)")
-    server = SendServer(args, "mass_mailing")
-    server.start()
+    server = send_server(args, database, "mass_mailing")
     try:
-        rpc = Rpc(server.url, args.db)
-        db = pg_connect(args.db)
-        cr = db.cursor()
-        limit = "1000000" if args.mass_mailing_mode == "force_send" else "100"
-        cr.execute(
-            """
-            INSERT INTO ir_config_parameter
-                (key, value, create_uid, write_uid, create_date, write_date)
-            VALUES ('mail.mail.force.send.limit', %s, 1, 1,
-                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-            """,
-            (limit,),
-        )
-        warm_up_workers(server, rpc)
+        cr = db_cursor(args)
+        # Odoo's default: above 100 recipients the composer queues the mails
+        set_param(cr, "mail.mail.force.send.limit", 100)
+        warm_up_workers(server)
 
         log(f"mass_mailing: warm-up, a mailing to {WARMUP_CONTACTS} other contacts")
-        warmup_id = create_mailing(rpc, email_domain_filter(WARMUP_DOMAIN))
-        send_mailing(rpc, cr, warmup_id, args.mass_mailing_mode)
+        warmup_id = create_mailing(server, email_domain_filter(WARMUP_DOMAIN))
+        send_mailing(server, cr, warmup_id)
         deadline = time.monotonic() + 60
         while sink.count() < WARMUP_CONTACTS and time.monotonic() < deadline:
             time.sleep(0.2)
         sink.clear()
 
-        mailing_id = create_mailing(rpc, email_domain_filter(EMAIL_DOMAIN))
-        sampler = RssSampler(server.process.pid, tree=True)
+        mailing_id = create_mailing(server, email_domain_filter(EMAIL_DOMAIN))
+        sampler = Sampler(server.process.pid)
         sampler.start()
         meter = CpuMeter(args.db, server.process.pid)
         meter.start()
-        log(
-            "mass_mailing: action_send_mail"
-            + (" + process_email_queue" if args.mass_mailing_mode == "queue" else "")
-            + f" over RPC (mode {args.mass_mailing_mode}, "
-            f"mail.mail.force.send.limit={limit})"
-        )
+        log("mass_mailing: action_send_mail + process_email_queue over RPC")
         start = time.perf_counter()
         watcher = SinkWatcher(sink, len(names), start)
         watcher.start()
-        steps = send_mailing(rpc, cr, mailing_id, args.mass_mailing_mode)
+        steps = send_mailing(server, cr, mailing_id)
         calls_seconds = time.perf_counter() - start
         delivered = watcher.wait(args.timeout)
         watcher.stop()
@@ -1092,16 +679,11 @@ def run_mass_mailing(args, sink: Sink, names: dict[str, str], checks: Checks) ->
         cr.execute("SELECT state FROM mailing_mailing WHERE id = %s", (mailing_id,))
         [state] = cr.fetchone()
         checks.expect(state == "done", f"mass_mailing: mailing state {state!r}")
-        cr.close()
-        db.close()
+        cr.connection.close()
 
         result.seconds = delivered
-        result.mails = len(names)
-        workers = [
-            pid for pid, label in sampler.label_by_pid.items() if label == "worker"
-        ]
-        worker_peak = max((sampler.peak_by_pid[pid] for pid in workers), default=0)
-        result.peak_mb = (worker_peak or sampler.peak_single) / MB
+        result.count = len(names)
+        result.peak_mb = sampler.peak_of(sampler.pids("worker")) / MB
         result.notes.append(
             "calls (what the crons 'Mail Marketing: Process queue' and 'Mail: Email "
             "Queue Manager' run): "
@@ -1112,12 +694,8 @@ def run_mass_mailing(args, sink: Sink, names: dict[str, str], checks: Checks) ->
         result.cpu_ms = (
             1000 * (meter.total("odoo") + meter.total("postgres")) / len(names)
         )
-        result.notes.append(peak_note(sampler, [], ""))
-        errors = server.error_lines()
-        if errors:
-            result.notes.append(
-                f"{len(errors)} ERROR lines in {server.logfile}, first: {errors[0]}"
-            )
+        result.notes.append("peak RSS per process: " + sampler.per_process())
+        result.notes += error_note(server)
     finally:
         server.stop()
     return result
@@ -1136,21 +714,35 @@ def html_to_text(body: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
-def run_plain(args, sink: Sink, names: dict[str, str], checks: Checks) -> Result:
-    result = Result("plain smtplib loop")
+class EmlFiles:
+    """The sink's deliveries counted without its module (which needs Odoo's
+    addons path): what the plain loop's process watches."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def count(self) -> int:
+        with os.scandir(self.directory) as entries:
+            return sum(
+                1
+                for entry in entries
+                if entry.name.endswith(".eml") and not entry.name.startswith(".")
+            )
+
+
+def plain_loop(host, port, directory, names: dict, timeout: float, db: str):
+    """Build and send the messages over one connection, watch the sink (in a
+    process of its own, without Odoo: see :func:`run_plain`)."""
     contacts = sorted(names.items())
-    sampler = RssSampler(os.getpid(), tree=False)
+    sampler = Sampler(os.getpid(), tree=False)
     sampler.start()
-    meter = CpuMeter(args.db, os.getpid())
+    meter = CpuMeter(db, os.getpid())
     meter.start()
-    log(
-        f"plain loop: building and sending {len(contacts)} messages over one connection"
-    )
     start = time.perf_counter()
-    watcher = SinkWatcher(sink, len(names), start)
+    watcher = SinkWatcher(EmlFiles(directory), len(names), start)
     watcher.start()
     domain = SENDER.rsplit("@", 1)[1].rstrip(">")
-    with smtplib.SMTP(sink.host, sink.port) as smtp:
+    with smtplib.SMTP(host, port) as smtp:
         for address, name in contacts:
             body = BODY_HTML.replace(NAME_PLACEHOLDER, html.escape(name))
             message = email.message.EmailMessage()
@@ -1163,26 +755,55 @@ def run_plain(args, sink: Sink, names: dict[str, str], checks: Checks) -> Result
             message.add_alternative(body, subtype="html")
             smtp.send_message(message)
     sent = time.perf_counter() - start
-    delivered = watcher.wait(args.timeout)
+    delivered = watcher.wait(timeout)
     watcher.stop()
     meter.stop()
     sampler.stop()
-    log(f"plain loop: {watcher.count} in the sink after {fmt(delivered, '.2f')} s")
+    return {
+        "sent": sent,
+        "delivered": delivered,
+        "count": watcher.count,
+        "peak": sampler.peak_single,
+        "cpu": meter.total("odoo"),
+        "load": (meter.load_before[0], meter.load_after[0]),
+    }
+
+
+def run_plain(args, sink, names: dict[str, str], checks: Checks) -> Result:
+    """The plain loop runs in a fresh process (spawned, this script without
+    Odoo imported), as this benchmark's process was before it served the
+    harness: its peak RSS and CPU are those of that process."""
+    result = Result("plain smtplib loop")
+    log(f"plain loop: building and sending {len(names)} messages over one connection")
+    with ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        run = pool.submit(
+            plain_loop,
+            sink.host,
+            sink.port,
+            str(sink.directory),
+            names,
+            args.timeout,
+            args.db,
+        ).result()
+    delivered = run["delivered"]
+    log(f"plain loop: {run['count']} in the sink after {fmt(delivered, '.2f')} s")
     time.sleep(0.5)
     checks.expect(delivered is not None, "plain: the sink reached the target")
     size = verify_deliveries(sink, names, checks, "plain")
     result.seconds = delivered
-    result.mails = len(names)
-    result.peak_mb = sampler.peak_single / MB
+    result.count = len(names)
+    result.peak_mb = run["peak"] / MB
     result.notes.append(
-        f"loop {sent:.2f} s; average message {size / 1024:.1f} KB; peak RSS is "
-        "this benchmark process"
+        f"loop {run['sent']:.2f} s; average message {size / 1024:.1f} KB; peak RSS "
+        "is the loop's process"
     )
-    result.cpu_ms = 1000 * meter.total("odoo") / len(names)
+    result.cpu_ms = 1000 * run["cpu"] / len(names)
     result.notes.append(
-        f"CPU: this process {meter.total('odoo'):.1f} s "
-        f"({1000 * meter.total('odoo') / len(names):.1f} ms per mail); load average "
-        f"{meter.load_before[0]:.2f} before, {meter.load_after[0]:.2f} after"
+        f"CPU: the loop's process {run['cpu']:.1f} s "
+        f"({result.cpu_ms:.1f} ms per mail); load average "
+        f"{run['load'][0]:.2f} before, {run['load'][1]:.2f} after"
     )
     return result
 
@@ -1192,18 +813,20 @@ def run_plain(args, sink: Sink, names: dict[str, str], checks: Checks) -> Result
 # ----------------------------------------------------------------------
 
 
-def count_queries(
-    args, sink: Sink, checks: Checks, template_id: int
-) -> dict[str, list]:
+def count_queries(args, registry, sink, checks: Checks, template_id: int):
     """SQL statements of ours' send job and of mass_mailing's two steps, for
     the first QUERY_SIZES[i] query contacts each."""
-    registry = load_registry(args)
     import odoo.sql_db
     from odoo import api
 
     from odoo.addons.queue_job.job import Job
 
-    ids = partner_ids(args.db, QUERY_DOMAIN)
+    with registry.cursor() as cr:
+        cr.execute(
+            "SELECT id FROM res_partner WHERE email ILIKE %s ORDER BY id",
+            (f"%@{QUERY_DOMAIN}",),
+        )
+        ids = [row[0] for row in cr.fetchall()]
     counts: dict[str, list] = {"ours": [], "mass_mailing": []}
     try:
         for size in QUERY_SIZES:
@@ -1284,49 +907,13 @@ def count_queries(
 # ----------------------------------------------------------------------
 
 
-def addon_state() -> str:
-    """Which code of the addon ran: HEAD, changed files, a content hash."""
-    addon = REPO_ROOT / "serial_correspondence"
-    digest = hashlib.sha1()
-    for path in sorted(addon.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".xml", ".csv", ".js"}:
-            digest.update(str(path.relative_to(addon)).encode())
-            digest.update(path.read_bytes())
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", str(addon)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        head, changed = "?", []
-    return (
-        f"addon at {head}"
-        + (f" + {len(changed)} changed/new files" if changed else "")
-        + f", content hash {digest.hexdigest()[:10]}"
-    )
-
-
-def fmt(value: float | None, pattern: str) -> str:
-    return "-" if value is None else format(value, pattern)
-
-
 def print_report(args, results: dict[str, Result], counts: dict[str, list]) -> None:
     print()
     print(
         f"== {args.contacts:,} personalised e-mails into the SMTP sink "
-        f"(--workers={args.workers}, {os.cpu_count()} CPUs, "
-        f"mass_mailing mode {args.mass_mailing_mode}, load average now "
+        f"(--workers={args.workers}, {os.cpu_count()} CPUs, load average now "
         f"{os.getloadavg()[0]:.2f})"
     )
-    print(f"  {args.addon_state}")
     print(
         f"{'method':<30} {'seconds':>9} {'mails/s':>9} {'peak MB':>9} "
         f"{'CPU ms/mail':>12}"
@@ -1339,11 +926,9 @@ def print_report(args, results: dict[str, Result], counts: dict[str, list]) -> N
         )
     print(
         "  (CPU ms/mail: Odoo processes + PostgreSQL backends for the Odoo ways, "
-        "this process for the plain loop; the sink's own CPU is not counted)"
+        "the loop's process for the plain loop; the sink's own CPU is not counted)"
     )
-    for result in results.values():
-        for note in result.notes:
-            print(f"  {result.method.split()[0]}: {note}")
+    print_notes(results.values())
     for name, values in counts.items():
         if len(values) == 2:
             (small, q_small, s_small), (large, q_large, s_large) = values
@@ -1396,11 +981,7 @@ def print_report(args, results: dict[str, Result], counts: dict[str, list]) -> N
                 f"worker peak {fmt(ours.peak_mb, '.0f')} MB < {GOAL_PEAK_MB:.0f} MB",
             )
         )
-    if verdicts:
-        print(
-            "verdict: "
-            + "; ".join(f"{'MET' if ok else 'MISSED'} {text}" for ok, text in verdicts)
-        )
+    print_verdict(verdicts)
 
 
 # ----------------------------------------------------------------------
@@ -1411,105 +992,75 @@ def print_report(args, results: dict[str, Result], counts: dict[str, list]) -> N
 METHODS = ("ours", "mass_mailing", "plain")
 
 
-def parse_args(argv: list[str] | None = None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--odoo-dir", type=Path, help="Odoo 18.0 source tree")
-    parser.add_argument("--addons-path")
-    parser.add_argument("--db", default="sc_bench_send")
-    parser.add_argument("--contacts", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8369)
-    parser.add_argument("--gevent-port", type=int, default=8372)
-    parser.add_argument("--smtp-port", type=int, default=2725)
-    parser.add_argument(
-        "--only",
-        default=",".join(METHODS),
-        help="comma-separated subset of %(default)s",
+def main(argv: list[str] | None = None) -> int:
+    options = parser(__doc__, "sc_bench_send", 8369, contacts=2000)
+    options.add_argument("--smtp-port", type=int, default=2725, help="the sink's")
+    options.add_argument(
+        "--only", default=",".join(METHODS), help="comma-separated subset"
     )
-    parser.add_argument(
-        "--mass-mailing-mode",
-        choices=("queue", "force_send"),
-        default="queue",
-        help="queue: Odoo's default (queued, then the mail queue); force_send: "
-        "mail.mail.force.send.limit raised, the composer sends each batch",
+    options.add_argument(
+        "--no-query-count", action="store_true", help="skip the query count"
     )
-    parser.add_argument(
-        "--profile", type=Path, help="py-spy the workers while ours sends, into DIR"
-    )
-    parser.add_argument("--no-query-count", action="store_true")
-    parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--keep", action="store_true", help="keep the database")
-    parser.add_argument("--serve-sink", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.serve_sink:
-        return args
-    if not args.odoo_dir or not args.addons_path:
-        parser.error("--odoo-dir and --addons-path are required")
-    if not args.db.startswith("sc_bench_"):
-        parser.error("--db must start with sc_bench_ (it is dropped)")
+    args = parse(options, argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(METHODS)
     if unknown:
-        parser.error(f"unknown methods {sorted(unknown)}")
-    args.odoo_bin = args.odoo_dir / "odoo-bin"
-    if args.profile:
-        args.profile = args.profile.resolve()
-    return args
+        options.error(f"unknown methods {sorted(unknown)}")
+    e2e_server = set_up_odoo(args)
+    from odoo.addons.serial_correspondence.testing import smtp_sink
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.serve_sink:
-        host, port, directory = args.serve_sink.split(":", 2)
-        return serve_sink(host, int(port), directory, args.addons_path)
-    (REPO_ROOT / "var").mkdir(exist_ok=True)
-    args.addon_state = addon_state()
-    log(args.addon_state)
     checks = Checks()
     results: dict[str, Result] = {}
     counts: dict[str, list] = {}
-    sink = Sink(args)
+    database = registry = sink = None
     try:
-        install_database(args)
+        database = install_database(args, modules=(e2e_server.MODULE, "mass_mailing"))
         log(f"inserting {args.contacts:,} contacts (+ warm-up and query ones, SQL)")
-        insert_contacts(
-            args.db,
-            [
-                ("Bench Kontakt Müller ", EMAIL_DOMAIN, args.contacts),
-                ("Warmup Kontakt ", WARMUP_DOMAIN, WARMUP_CONTACTS),
-                ("Query Kontakt ", QUERY_DOMAIN, max(QUERY_SIZES)),
-            ],
+        cr = db_cursor(args)
+        for prefix, domain, count in (
+            ("Bench Kontakt Müller ", EMAIL_DOMAIN, args.contacts),
+            ("Warmup Kontakt ", WARMUP_DOMAIN, WARMUP_CONTACTS),
+            ("Query Kontakt ", QUERY_DOMAIN, max(QUERY_SIZES)),
+        ):
+            insert_contacts(cr, count, prefix, "kontakt", domain)
+        names = contact_names(cr, EMAIL_DOMAIN)
+        cr.connection.close()
+        directory = VAR / f"{args.db}-mail"
+        sink = smtp_sink.spawn(
+            "127.0.0.1", args.smtp_port, directory, VAR / f"{args.db}-sink.log"
         )
-        names = contact_names(args.db, EMAIL_DOMAIN)
-        sink.start()
+        log(f"SMTP sink on 127.0.0.1:{args.smtp_port} (files: {directory})")
 
         # set-up records through a short-lived server
-        server = SendServer(args, "setup")
-        server.start()
+        server = send_server(args, database, "setup")
         try:
-            setup = setup_records(Rpc(server.url, args.db), args)
+            setup = setup_records(server, args)
         finally:
             server.stop()
 
         if "ours" in args.only:
             sink.clear()
-            results["ours"] = run_ours(args, sink, names, setup, checks)
+            results["ours"] = run_ours(args, database, sink, names, setup, checks)
         if "mass_mailing" in args.only:
             sink.clear()
-            results["mass_mailing"] = run_mass_mailing(args, sink, names, checks)
+            results["mass_mailing"] = run_mass_mailing(
+                args, database, sink, names, checks
+            )
         if "plain" in args.only:
             sink.clear()
             results["plain"] = run_plain(args, sink, names, checks)
         if not args.no_query_count:
             sink.clear()
             log("counting queries per recipient in this process")
-            counts = count_queries(args, sink, checks, setup["template_id"])
+            registry = load_registry(args)
+            counts = count_queries(args, registry, sink, checks, setup["template_id"])
     finally:
-        sink.stop()
-        release_database(args)
+        if sink is not None:
+            sink.stop()
+        release_database(args, database, registry)
 
     print_report(args, results, counts)
-    return exit_code(checks)
+    return checks.exit_code()
 
 
 if __name__ == "__main__":

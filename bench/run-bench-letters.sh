@@ -4,14 +4,6 @@
 # and wkhtmltopdf alone.
 # Usage: bench/run-bench-letters.sh [--sizes 1000,10000] [--only A,B,C,D] [--keep] ...
 # (all options: bench/run-bench-letters.sh --help)
-source "$(dirname "$0")/../scripts/lib.sh"
-
-find_odoo
+source "$(dirname "$0")/lib.sh"
 install_system_packages
-start_postgresql
-install_python_packages
-
-"$PY" -c 'import psutil' 2>/dev/null || "$PY" -m pip install -q psutil
-mkdir -p "$REPO_ROOT/var"
-exec "$PY" "$REPO_ROOT/bench/bench_letters.py" \
-    --odoo-dir "$ODOO_DIR" --addons-path "$(addons_path)" "$@"
+run_bench bench_letters.py "$@"

@@ -1,4 +1,3 @@
-from . import workflow
 from . import serial_correspondence_tag
 from . import serial_correspondence
 from . import serial_correspondence_sending

@@ -1,10 +1,9 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import contextlib
-import contextvars
-
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+
+from ..tools.smtp_delivery import current_run_defaults
 
 # one week: longer windows are a mistake rather than a policy
 MAX_WINDOW_MINUTES = 7 * 24 * 60
@@ -57,37 +56,19 @@ class IrMailServer(models.Model):
                 server.serial_throttle_window_minutes,
             )
 
-    # a send job passes the defaults it looked up once per run: otherwise
-    # each e-mail reads the company again (every commit empties the cache).
-    # Passed in a context variable of the running call, never in the ORM
-    # context: a client's context key must not choose a bounce or sender.
+    # a send job passes the defaults it looked up once per run
+    # (tools/smtp_delivery.py, ``run_mail_defaults``)
 
     @api.model
     def _get_default_bounce_address(self):
-        defaults = _RUN_DEFAULTS.get()
+        defaults = current_run_defaults()
         if defaults is not None:
             return defaults["bounce"]
         return super()._get_default_bounce_address()
 
     @api.model
     def _get_default_from_address(self):
-        defaults = _RUN_DEFAULTS.get()
+        defaults = current_run_defaults()
         if defaults is not None:
             return defaults["from"]
         return super()._get_default_from_address()
-
-
-_RUN_DEFAULTS = contextvars.ContextVar(
-    "serial_correspondence_mail_defaults", default=None
-)
-
-
-@contextlib.contextmanager
-def run_mail_defaults(bounce_address, from_address):
-    """Inside this block, the outgoing mail server answers with these
-    defaults (looked up once by a send run) instead of reading them again."""
-    token = _RUN_DEFAULTS.set({"bounce": bounce_address, "from": from_address})
-    try:
-        yield
-    finally:
-        _RUN_DEFAULTS.reset(token)

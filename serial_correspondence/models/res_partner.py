@@ -18,11 +18,12 @@ from odoo import _, api, fields, models
 from odoo.tools import consteq, email_normalize
 from odoo.tools.misc import hmac
 
+from ..tools.settings import setting
+
 # v2: (partner id, e-mail, expiry); tokens of the first scheme (partner id
 # only, bound to no address, never expiring) are no longer accepted
 UNSUBSCRIBE_SCOPE = "serial_correspondence.unsubscribe.v2"
 UNSUBSCRIBE_TOKEN_DAYS = 365
-UNSUBSCRIBE_TOKEN_DAYS_PARAM = "serial_correspondence.unsubscribe_token_days"
 
 CONSENT_STATES = [
     ("unknown", "Unknown"),
@@ -74,15 +75,9 @@ class ResPartner(models.Model):
     def _serial_unsubscribe_token_days(self):
         """How many days an unsubscribe link works (system parameter
         ``serial_correspondence.unsubscribe_token_days``, 365 by default)."""
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param(UNSUBSCRIBE_TOKEN_DAYS_PARAM, UNSUBSCRIBE_TOKEN_DAYS)
+        days = setting(
+            self.env, "unsubscribe_token_days", UNSUBSCRIBE_TOKEN_DAYS, cast=float
         )
-        try:
-            days = float(value)
-        except (TypeError, ValueError):
-            return UNSUBSCRIBE_TOKEN_DAYS
         return days if days > 0 else UNSUBSCRIBE_TOKEN_DAYS
 
     @api.model

@@ -8,15 +8,20 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
+from odoo.tools.translate import LazyTranslate
 
+from ..tools import workflow
 from ..tools.domain_literal import DomainLiteralError, parse_domain_literal
 from ..tools.processing import check_client_values, is_processing, processing
-from . import workflow
+from ..tools.settings import setting
+from ..tools.texts import in_all_languages
 from .ir_qweb import compiled_once
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
 
-IMPORT_CHANNEL = "root.serial_correspondence"
+# every job of the addon (see ``_enqueue_job``)
+JOB_CHANNEL = "root.serial_correspondence"
 # a batch killed with its worker counts as a try: allow many before giving up
 JOB_MAX_RETRIES = 20
 DEFAULT_IMPORT_BATCH_SIZE = 5000
@@ -463,6 +468,21 @@ class SerialCorrespondence(models.Model):
             if template.subject:
                 vals["subject"] = template.subject
 
+    def action_finalize(self):
+        """Finalize: nothing of the correspondence can change any more. The
+        e-mail and letter parts add to it through the two hooks."""
+        self._before_finalize()
+        for record in self:
+            record._apply_event("finalize")
+        self._after_finalize()
+        return True
+
+    def _before_finalize(self):
+        """Hook: what a kind of correspondence does before it is finalized."""
+
+    def _after_finalize(self):
+        """Hook: what a kind of correspondence does once it is finalized."""
+
     def _check_unlocked(self):
         """Refuse any change while processing runs or after the end."""
         if is_processing():
@@ -521,17 +541,38 @@ class SerialCorrespondence(models.Model):
             )
         return expression.AND(domains) if domains else [(0, "=", 1)]
 
+    # ------------------------------------------------------------------
+    # jobs
+    # ------------------------------------------------------------------
+
+    def _enqueue_job(self, method_name, *args, description, identity, eta=None):
+        """Queue ``self.<method_name>(*args)`` as a queue_job job: the one way
+        every job of the addon is queued (import, sending, letters).
+
+        One channel (``JOB_CHANNEL``, where administrators set how many run at
+        once), many retries (a job killed with its worker counts as a try),
+        and an identity key (``identity``, unique per run and step): a job
+        that is already queued is not queued twice. The job is remembered
+        (``job_uuid``) for the processing status shown on the form."""
+        self.ensure_one()
+        delayed = self.with_delay(
+            channel=JOB_CHANNEL,
+            eta=eta,
+            description=description,
+            max_retries=JOB_MAX_RETRIES,
+            identity_key=f"serial_correspondence_{identity}",
+        )
+        job = getattr(delayed, method_name)(*args)
+        uuid = getattr(job, "uuid", None)
+        if uuid:
+            self._internal_write({"job_uuid": uuid})
+        return job
+
     @api.model
     def _import_batch_size(self):
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("serial_correspondence.import_batch_size")
+        return setting(
+            self.env, "import_batch_size", DEFAULT_IMPORT_BATCH_SIZE, minimum=1
         )
-        try:
-            return max(int(value), 1) if value else DEFAULT_IMPORT_BATCH_SIZE
-        except ValueError:
-            return DEFAULT_IMPORT_BATCH_SIZE
 
     def _start_import(self):
         self.ensure_one()
@@ -542,15 +583,12 @@ class SerialCorrespondence(models.Model):
         self._enqueue_import_batch(0)
 
     def _enqueue_import_batch(self, after_partner_id):
-        job = self.with_delay(
-            channel=IMPORT_CHANNEL,
+        self._enqueue_job(
+            "_import_recipients_batch",
+            after_partner_id,
             description=_("Read recipients of %(name)s", name=self.display_name),
-            max_retries=JOB_MAX_RETRIES,
-            identity_key=f"serial_correspondence_import-{self.id}-{after_partner_id}",
-        )._import_recipients_batch(after_partner_id)
-        uuid = getattr(job, "uuid", None)
-        if uuid:
-            self._internal_write({"job_uuid": uuid})
+            identity=f"import-{self.id}-{after_partner_id}",
+        )
 
     def _import_recipients_batch(self, after_partner_id):
         """Job: read the next batch of recipients after ``after_partner_id``.
@@ -674,10 +712,13 @@ class SerialCorrespondence(models.Model):
 
     def _render_failure_reason(self, error):
         """The reason given to a recipient the template fails for (processing
-        and the check of the recipients say the same)."""
-        return _(
-            "The template cannot be rendered for this contact: %(error)s",
-            error=error,
+        and the check of the recipients say the same), in every language."""
+        return in_all_languages(
+            self.env,
+            _lt(
+                "The template cannot be rendered for this contact: %(error)s",
+                error=error,
+            ),
         )
 
     def _evaluate_recipients(self, batch):
@@ -705,6 +746,16 @@ class SerialCorrespondence(models.Model):
             if error is not None:
                 outcome[recipient] = ("error", self._render_failure_reason(error))
         return outcome, rendered
+
+    def _record_evaluation(self, outcome):
+        """Record the ``outcome`` of ``_evaluate_recipients`` on the
+        recipients it names: one write per (state, reason)."""
+        groups = {}
+        for recipient, key in outcome.items():
+            groups.setdefault(key, []).append(recipient.id)
+        Recipient = self.env["serial.correspondence.recipient"]
+        for (state, reason), ids in groups.items():
+            Recipient.browse(ids)._set_outcome(state, reason)
 
     def _render_messages_batch(self, partners):
         """``{partner_id: (subject, body)}``, rendered with the user's rights

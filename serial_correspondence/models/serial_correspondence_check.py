@@ -31,8 +31,13 @@ at a time: 558 s), so it runs synchronously, without a job chain.
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
+from odoo.tools.translate import LazyTranslate
 
-from . import workflow
+from ..tools import workflow
+from ..tools.settings import setting
+from ..tools.texts import in_all_languages, stored_texts
+
+_lt = LazyTranslate(__name__)
 
 DEFAULT_CHECK_BATCH_SIZE = 2000
 # the recipient states that "Send e-mails" considers again (when not marked
@@ -160,7 +165,9 @@ class SerialCorrespondence(models.Model):
         self.flush_recordset(["checked_at"])
         Recipient = self.env["serial.correspondence.recipient"]
         ids = Recipient.search([("correspondence_id", "=", self.id)], order="id").ids
-        size = max(self._send_setting("check_batch_size", DEFAULT_CHECK_BATCH_SIZE), 1)
+        size = setting(
+            self.env, "check_batch_size", DEFAULT_CHECK_BATCH_SIZE, minimum=1
+        )
         for start in range(0, len(ids), size):
             batch = Recipient.browse(ids[start : start + size])
             self._store_check_results(self._check_batch(batch))
@@ -183,12 +190,16 @@ class SerialCorrespondence(models.Model):
                 lambda r: r.state not in RESENDABLE_STATES or r.send_started_at
             )
             if kept:
-                already_sent = _("Already sent: it is not sent again.")
+                already_sent = in_all_languages(
+                    self.env, _lt("Already sent: it is not sent again.")
+                )
+                reasons = stored_texts(kept, "reason")
                 for recipient in kept:
                     if recipient.state in RESENDABLE_STATES:
                         results[recipient.id] = (
                             "error",
-                            recipient.reason or self._delivery_unknown_reason(),
+                            reasons.get(recipient.id)
+                            or self._delivery_unknown_reason(),
                         )
                     else:
                         results[recipient.id] = ("ok", already_sent)
@@ -199,7 +210,8 @@ class SerialCorrespondence(models.Model):
         return results
 
     def _store_check_results(self, results):
-        """Write ``{recipient id: (check_state, reason)}`` in one statement."""
+        """Write ``{recipient id: (check_state, reason)}`` in one statement
+        (``reason``: a ``Text`` in every language, or None)."""
         if not results:
             return
         ids = list(results)
@@ -209,11 +221,13 @@ class SerialCorrespondence(models.Model):
                 UPDATE serial_correspondence_recipient r
                    SET check_state = v.check_state, check_reason = v.check_reason
                   FROM unnest(%(ids)s::int[], %(states)s::varchar[],
-                              %(reasons)s::text[]) AS v(id, check_state, check_reason)
+                              %(reasons)s::jsonb[]) AS v(id, check_state, check_reason)
                  WHERE r.id = v.id
                 """,
                 ids=ids,
                 states=[results[rid][0] for rid in ids],
-                reasons=[results[rid][1] or None for rid in ids],
+                reasons=[
+                    results[rid][1].jsonb() if results[rid][1] else None for rid in ids
+                ],
             )
         )

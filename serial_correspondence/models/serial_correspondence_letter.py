@@ -19,18 +19,21 @@ import tempfile
 import unicodedata
 
 from markupsafe import Markup
+from werkzeug.urls import url_encode
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, format_date
 from odoo.tools.mimetypes import guess_mimetype
+from odoo.tools.translate import LazyTranslate
 
-from . import letter_pdf, workflow
-from .letter_labels import LABEL_SHEET_SELECTION, LABEL_SHEETS
+from ..tools import letter_pdf, workflow
+from ..tools.label_sheets import LABEL_SHEET_SELECTION, LABEL_SHEETS
+from ..tools.settings import setting
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
 
-LETTER_CHANNEL = "root.serial_correspondence"
 DEFAULT_LETTER_PART_SIZE = 200
 # page margins (top, right, bottom, left) in mm; the letter layout places
 # everything on the first page relative to the top margin (DIN 5008 form B)
@@ -98,6 +101,11 @@ class SerialCorrespondence(models.Model):
         help="Recorded when the serial letter was finalized, to prove the "
         "archived document is unchanged.",
     )
+    document_name = fields.Char(
+        string="Document",
+        compute="_compute_document_name",
+        help="The file name of the document, in your language.",
+    )
     document_archived = fields.Boolean(
         related="document_attachment_id.serial_correspondence_archived"
     )
@@ -136,6 +144,14 @@ class SerialCorrespondence(models.Model):
                 )
             )
         return document
+
+    @api.depends("document_attachment_id", "letter_output", "subject", "letter_date")
+    def _compute_document_name(self):
+        # computed when read: in the reader's language
+        for record in self:
+            record.document_name = (
+                record._document_filename() if record.document_attachment_id else False
+            )
 
     @api.depends("letter_part_ids.outdated")
     def _compute_document_outdated(self):
@@ -266,7 +282,10 @@ class SerialCorrespondence(models.Model):
             )
         return {
             "type": "ir.actions.act_url",
-            "url": f"/web/content/{self.document_attachment_id.id}?download=false",
+            # the file name in the user's language (the attachment's own
+            # name is in the language of whoever generated it)
+            "url": f"/web/content/{self.document_attachment_id.id}?"
+            + url_encode({"download": "false", "filename": self.document_name}),
             "target": "new",
         }
 
@@ -290,18 +309,20 @@ class SerialCorrespondence(models.Model):
         action["context"] = {"create": False}
         return action
 
-    def action_finalize(self):
-        """Serial letters: the document becomes unchangeable, and every
-        contact's history records the letter."""
-        letters = self.filtered(lambda record: record.kind == workflow.LETTER)
-        for record in letters:
+    def _before_finalize(self):
+        """Serial letters: the document is brought up to date ..."""
+        super()._before_finalize()
+        for record in self.filtered(lambda record: record.kind == workflow.LETTER):
             if record.can_finalize and record.document_outdated:
                 record._update_letter_document()
-        result = super().action_finalize()
-        for record in letters:
+
+    def _after_finalize(self):
+        """... becomes unchangeable, and every contact's history records the
+        letter."""
+        super()._after_finalize()
+        for record in self.filtered(lambda record: record.kind == workflow.LETTER):
             record._archive_letter_document()
             record._log_letters_on_contacts()
-        return result
 
     def action_verify_document(self):
         """Check the archived document against its recorded checksum."""
@@ -440,15 +461,9 @@ class SerialCorrespondence(models.Model):
 
     @api.model
     def _letter_part_size(self, output="letters", label_sheet=None):
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("serial_correspondence.letter_part_size")
+        size = setting(
+            self.env, "letter_part_size", DEFAULT_LETTER_PART_SIZE, minimum=1
         )
-        try:
-            size = max(int(value), 1) if value else DEFAULT_LETTER_PART_SIZE
-        except ValueError:
-            size = DEFAULT_LETTER_PART_SIZE
         if output == "labels":
             # whole sheets: the labels of the next part start on a new sheet
             per_sheet = LABEL_SHEETS[label_sheet].per_sheet
@@ -456,32 +471,27 @@ class SerialCorrespondence(models.Model):
         return size
 
     def _enqueue_letters_part(self, part_number):
-        job = self.with_delay(
-            channel=LETTER_CHANNEL,
+        self._enqueue_job(
+            "_generate_letters_part",
+            self.letter_run,
+            part_number,
             description=_(
                 "Generate letters (part %(part)s) of %(name)s",
                 part=part_number,
                 name=self.display_name,
             ),
-            identity_key=(
-                f"serial_correspondence_letters-{self.id}-{self.letter_run}-{part_number}"
-            ),
-        )._generate_letters_part(self.letter_run, part_number)
-        uuid = getattr(job, "uuid", None)
-        if uuid:
-            self._internal_write({"job_uuid": uuid})
+            identity=f"letters-{self.id}-{self.letter_run}-{part_number}",
+        )
 
     def _enqueue_letter_assembly(self):
-        job = self.with_delay(
-            channel=LETTER_CHANNEL,
+        self._enqueue_job(
+            "_assemble_letter_document",
+            self.letter_run,
             description=_(
                 "Put the document of %(name)s together", name=self.display_name
             ),
-            identity_key=f"serial_correspondence_letters-{self.id}-{self.letter_run}-document",
-        )._assemble_letter_document(self.letter_run)
-        uuid = getattr(job, "uuid", None)
-        if uuid:
-            self._internal_write({"job_uuid": uuid})
+            identity=f"letters-{self.id}-{self.letter_run}-document",
+        )
 
     def _generate_letters_part(self, run, part_number):
         """Job: evaluate the next pending recipients in sort order until a
@@ -531,11 +541,7 @@ class SerialCorrespondence(models.Model):
         """Record who is excluded or in error; render the letters of the
         others and mark them created. Returns the created ones."""
         outcome, rendered = self._evaluate_recipients(batch)
-        by_outcome = {}
-        for recipient, key in outcome.items():
-            by_outcome[key] = by_outcome.get(key, recipient.browse()) | recipient
-        for (state, reason), recipients in by_outcome.items():
-            recipients._set_outcome(state, reason)
+        self._record_evaluation(outcome)
         created = batch.filtered(lambda recipient: recipient not in outcome)
         if self.output == "labels":
             # a label is the address only
@@ -677,7 +683,7 @@ class SerialCorrespondence(models.Model):
             except letter_pdf.PdfRenderingError as error:
                 recipient._set_outcome(
                     "error",
-                    _("The letter cannot be printed: %(error)s", error=str(error)),
+                    _lt("The letter cannot be printed: %(error)s", error=str(error)),
                 )
                 continue
             counts[recipient] = total
@@ -829,8 +835,9 @@ class SerialCorrespondence(models.Model):
     # ------------------------------------------------------------------
 
     def _document_filename(self):
+        """The document's file name, in the language of the environment."""
         name = self.subject or _("Serial letter")
-        if self.output == "labels":
+        if (self.letter_output or self.output) == "labels":
             name = _("%(name)s - labels", name=name)
         safe = re.sub(r'[\\/:*?"<>|\r\n]+', " ", name).strip()
         return f"{safe} {self.letter_date or fields.Date.today()}.pdf"

@@ -4,7 +4,7 @@ import base64
 
 from odoo import fields, models
 
-from .letter_labels import LABEL_SHEET_SELECTION
+from ..tools.label_sheets import LABEL_SHEET_SELECTION
 
 
 class SerialCorrespondenceLetterPart(models.Model):

@@ -5,8 +5,12 @@ import re
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize
+from odoo.tools.translate import LazyTranslate
 
 from ..tools.processing import check_client_values, is_processing, processing
+from ..tools.texts import Translator, in_all_languages, write_text
+
+_lt = LazyTranslate(__name__)
 
 # an address we can deliver to: one @, a domain with a dot, no spaces
 DELIVERABLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
@@ -38,8 +42,11 @@ class SerialCorrespondenceRecipient(models.Model):
     state = fields.Selection(
         RECIPIENT_STATES, default="pending", required=True, readonly=True, index=True
     )
+    # written by processing in every installed language (tools/texts.py):
+    # each viewer reads it in their own
     reason = fields.Text(
         readonly=True,
+        translate=True,
         help="Why this recipient did not get the correspondence.",
     )
     company_id = fields.Many2one(related="correspondence_id.company_id", store=True)
@@ -163,14 +170,12 @@ class SerialCorrespondenceRecipient(models.Model):
                         name=correspondence.display_name,
                     )
                 )
-        unknown._internal_write(
-            {
-                "send_started_at": False,
-                "reason": _(
-                    "Delivery unknown after an interruption; will be sent again "
-                    "with the next 'Send e-mails'."
-                ),
-            }
+        unknown._internal_write({"send_started_at": False})
+        unknown._write_reason(
+            _lt(
+                "Delivery unknown after an interruption; will be sent again "
+                "with the next 'Send e-mails'."
+            )
         )
         return True
 
@@ -206,11 +211,14 @@ class SerialCorrespondenceRecipient(models.Model):
             partner = recipient.partner_id
             email = normalized[recipient]
             if not (partner.email or "").strip():
-                outcome[recipient] = ("error", _("The contact has no e-mail address."))
+                outcome[recipient] = (
+                    "error",
+                    _lt("The contact has no e-mail address."),
+                )
             elif not email or not DELIVERABLE_EMAIL.match(email):
                 outcome[recipient] = (
                     "error",
-                    _(
+                    _lt(
                         "The e-mail address '%(email)s' is not valid.",
                         email=partner.email,
                     ),
@@ -218,7 +226,7 @@ class SerialCorrespondenceRecipient(models.Model):
             elif email in blacklisted:
                 outcome[recipient] = (
                     "excluded",
-                    _("The e-mail address %(email)s is blacklisted.", email=email),
+                    _lt("The e-mail address %(email)s is blacklisted.", email=email),
                 )
             elif (
                 purpose == "advertising"
@@ -226,24 +234,41 @@ class SerialCorrespondenceRecipient(models.Model):
             ):
                 outcome[recipient] = (
                     "excluded",
-                    _(
+                    _lt(
                         "The contact has not consented to advertising by e-mail "
                         "(required for advertising e-mails)."
                     ),
                 )
-        return outcome
+        return self._in_all_languages(outcome)
+
+    def _in_all_languages(self, outcome):
+        """``outcome`` (``{recipient: (state, message)}``) with each message
+        made a ``Text`` in every installed language."""
+        translate = Translator(self.env)
+        return {
+            recipient: (state, translate(message))
+            for recipient, (state, message) in outcome.items()
+        }
 
     def _set_outcome(self, state, reason=False, **values):
-        """Record the outcome of processing for these recipients."""
+        """Record the outcome of processing for these recipients; ``reason``
+        is a ``Text`` (``tools/texts.py``), a lazy translation, or False."""
         self._internal_write(
             dict(
                 values,
                 state=state,
-                reason=reason,
                 processed_at=fields.Datetime.now(),
                 send_started_at=False,
             )
         )
+        self._write_reason(reason)
+
+    def _write_reason(self, reason):
+        """Store ``reason`` (a ``Text``, a lazy translation or False) in every
+        installed language."""
+        if reason and not isinstance(reason, tuple):
+            reason = in_all_languages(self.env, reason)
+        write_text(self, "reason", reason)
 
     # ------------------------------------------------------------------
     # the correspondence's lock covers its recipients

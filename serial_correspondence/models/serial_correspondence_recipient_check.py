@@ -26,6 +26,7 @@ class SerialCorrespondenceRecipient(models.Model):
     check_reason = fields.Text(
         string="Check reason",
         readonly=True,
+        translate=True,  # in every installed language (tools/texts.py)
         copy=False,
         help="Why, as processing would say it.",
     )

@@ -5,8 +5,11 @@ itself (its text can be edited until the serial letter is finalized)."""
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.translate import LazyTranslate
 
 from ..tools.processing import is_processing
+
+_lt = LazyTranslate(__name__)
 
 
 class SerialCorrespondenceRecipient(models.Model):
@@ -93,7 +96,7 @@ class SerialCorrespondenceRecipient(models.Model):
             if partner.no_letters:
                 outcome[recipient] = (
                     "excluded",
-                    _("The contact is marked 'No letters'."),
+                    _lt("The contact is marked 'No letters'."),
                 )
             elif (
                 purpose == "advertising"
@@ -101,19 +104,25 @@ class SerialCorrespondenceRecipient(models.Model):
             ):
                 outcome[recipient] = (
                     "excluded",
-                    _("The contact has refused advertising by letter."),
+                    _lt("The contact has refused advertising by letter."),
                 )
-            else:
-                missing = partner._serial_letter_address_missing()
-                if missing:
-                    outcome[recipient] = (
-                        "error",
-                        _(
-                            "The postal address is incomplete, missing: %(missing)s.",
-                            missing=", ".join(missing),
-                        ),
-                    )
-        return outcome
+            elif partner._serial_letter_address_missing():
+                outcome[recipient] = ("error", self._address_missing_message(partner))
+        return self._in_all_languages(outcome)
+
+    @api.model
+    def _address_missing_message(self, partner):
+        """The reason for an incomplete address, naming what is missing in the
+        language of the environment it is made in."""
+
+        def message(env):
+            missing = partner.with_env(env)._serial_letter_address_missing()
+            return env._(
+                "The postal address is incomplete, missing: %(missing)s.",
+                missing=", ".join(missing),
+            )
+
+        return message
 
     # ------------------------------------------------------------------
     # editing a letter

@@ -14,6 +14,8 @@ import math
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..tools.settings import setting
+
 # the advisory lock all senders take to count and reserve budget
 BUDGET_LOCK = 0x5C0B0D
 # rows older than this are no longer needed by any window
@@ -65,15 +67,7 @@ class SerialCorrespondenceSendLog(models.Model):
 
     @api.model
     def _param_float(self, name):
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param(f"serial_correspondence.{name}")
-        )
-        try:
-            return max(float(value or 0), 0.0)
-        except ValueError:
-            return 0.0
+        return setting(self.env, name, 0.0, cast=float, minimum=0.0)
 
     @api.model
     def _overridden_server_ids(self):
@@ -167,21 +161,6 @@ class SerialCorrespondenceSendLog(models.Model):
             return None
         count, _oldest = self._window_usage(now, window, server_scope)
         return max(max_emails - count, 0)
-
-    @api.model
-    def _confirm(self, log_id, handed_over_at):
-        """Date a reservation at the moment the mail server took its message:
-        the windows then count e-mails by when the receiving server got them,
-        so it never sees more than the limit in a window, whatever time each
-        hand-over took (until then the reservation counts from when it was
-        made)."""
-        self.env.cr.execute(
-            SQL(
-                "UPDATE serial_correspondence_send_log SET sent_at = %s WHERE id = %s",
-                handed_over_at,
-                log_id,
-            )
-        )
 
     @api.model
     def _release(self, log_id):

@@ -5,7 +5,7 @@ from markupsafe import Markup
 from odoo import _, api, models
 from odoo.exceptions import UserError
 
-from . import letter_pdf
+from ..tools import letter_pdf
 
 
 class ReportSerialLetter(models.AbstractModel):

@@ -22,6 +22,8 @@ killed worker, a crash in the middle of sending) use :class:`OdooServer`:
   the *same* database as ``other`` (another node of one installation), with
   its own port, workers, job runner, configuration and log; see
   :class:`OdooServer`.
+- the benchmarks: a :class:`Database` of their own (a given name, more
+  modules) served as it is by ``OdooServer(database=db, port=...)``.
 
 Odoo, its Python and the addons path are the ones of the running (test)
 process. Names: databases ``sc_e2e_<pid>_*``, ports from ``SC_E2E_PORTS``
@@ -209,36 +211,45 @@ def tail(path, lines=60):
 # ----------------------------------------------------------------------
 
 
-class TemplateDatabase:
-    """serial_correspondence installed (no demo), admin's password set."""
+class Database:
+    """A database with serial_correspondence (and ``modules``) installed, no
+    demo data, admin's password set (:attr:`admin_password`); its filestore
+    under ``<work_dir>/data``, the files of its servers in ``work_dir``.
 
-    def __init__(self):
-        self.pid = os.getpid()
-        self.name = f"{DB_PREFIX}_{self.pid}_tpl"
-        self.work_dir = tempfile.mkdtemp(prefix=f"{DB_PREFIX}_{self.pid}_")
-        self.data_dir = os.path.join(self.work_dir, "data")
+    The template of the tests is one (:class:`TemplateDatabase`); the
+    benchmarks make one of their own and serve it as is
+    (``OdooServer(database=...)``).
+    """
+
+    def __init__(self, name, work_dir, modules=(MODULE,), data_dir=None):
+        self.name = name
+        self.work_dir = str(work_dir)
+        self.data_dir = str(data_dir or os.path.join(self.work_dir, "data"))
+        self.modules = tuple(modules)
         self.admin_password = uuid.uuid4().hex
-        # servers made from this template and not closed yet
+        # servers on this database or made from it, not closed yet
         self.servers = set()
 
-    def filestore(self, db_name):
-        return os.path.join(self.data_dir, "filestore", db_name)
+    def filestore(self, db_name=None):
+        return os.path.join(self.data_dir, "filestore", db_name or self.name)
 
-    def build(self):
-        _drop_stale_leftovers()
+    def install(self, logfile=None, timeout=900):
+        """(Re)create the database and install the modules into it."""
         drop_database(self.name)
-        logfile = os.path.join(self.work_dir, f"{self.name}.log")
-        conf = os.path.join(self.work_dir, f"{self.name}.conf")
+        shutil.rmtree(self.filestore(), ignore_errors=True)
+        os.makedirs(self.work_dir, exist_ok=True)
+        logfile = logfile or os.path.join(self.work_dir, f"{self.name}.log")
+        conf = os.path.splitext(logfile)[0] + ".conf"
         options = _base_options(self.data_dir, logfile)
         options["log_level"] = "warn"
         _write_config(conf, options)
         command = [
             *odoo_command(),
-            *("-c", conf, "-d", self.name, "-i", MODULE),
+            *("-c", conf, "-d", self.name, "-i", ",".join(self.modules)),
             "--stop-after-init",
             "--no-http",
         ]
-        _logger.info("e2e: installing %s into template database %s", MODULE, self.name)
+        _logger.info("e2e: installing %s into %s", self.modules, self.name)
         started = time.monotonic()
         with open(logfile, "ab") as out:
             result = subprocess.run(
@@ -247,20 +258,20 @@ class TemplateDatabase:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=_server_env(f"{DB_PREFIX}_tpl"),
-                timeout=900,
+                timeout=timeout,
                 check=False,
             )
         connection = pg_connect(self.name) if result.returncode == 0 else None
         try:
-            state = None
+            states = {}
             if connection:
                 with connection.cursor() as cr:
                     cr.execute(
-                        "SELECT state FROM ir_module_module WHERE name = %s", [MODULE]
+                        "SELECT name, state FROM ir_module_module WHERE name IN %s",
+                        [self.modules],
                     )
-                    row = cr.fetchone()
-                    state = row and row[0]
-                    if state == "installed":
+                    states = dict(cr.fetchall())
+                    if all(states.get(name) == "installed" for name in self.modules):
                         cr.execute(
                             "UPDATE res_users SET password = %s WHERE login = %s",
                             [
@@ -270,19 +281,43 @@ class TemplateDatabase:
                                 ADMIN_LOGIN,
                             ],
                         )
-            if state != "installed":
+            if not all(states.get(name) == "installed" for name in self.modules):
                 raise E2EError(
-                    f"installing {MODULE} into {self.name} failed (exit "
-                    f"{result.returncode}, module state {state}):\n{tail(logfile)}"
+                    f"installing {', '.join(self.modules)} into {self.name} failed "
+                    f"(exit {result.returncode}, module states {states}):\n"
+                    f"{tail(logfile)}"
                 )
         finally:
             if connection:
                 connection.close()
         _logger.info(
-            "e2e: template database %s ready in %.1fs",
-            self.name,
-            time.monotonic() - started,
+            "e2e: database %s ready in %.1fs", self.name, time.monotonic() - started
         )
+
+    def drop(self):
+        """Stop its servers (their files stay), drop the database and its
+        filestore."""
+        for server in list(self.servers):
+            with contextlib.suppress(Exception):
+                server.stop()
+        drop_database(self.name)
+        shutil.rmtree(self.filestore(), ignore_errors=True)
+
+
+class TemplateDatabase(Database):
+    """serial_correspondence installed (no demo), admin's password set; the
+    servers of the tests get copies of it (:meth:`clone`)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        super().__init__(
+            f"{DB_PREFIX}_{self.pid}_tpl",
+            tempfile.mkdtemp(prefix=f"{DB_PREFIX}_{self.pid}_"),
+        )
+
+    def build(self):
+        _drop_stale_leftovers()
+        self.install()
 
     def clone(self, db_name):
         """A new database ``db_name``, a copy of the template."""
@@ -391,6 +426,9 @@ class OdooServer:
     seconds and take over when it is gone), and it sends each job to the
     ``host``/``port`` of its ``[queue_job]`` section (``runner_options``),
     by default its own HTTP port.
+
+    With ``database=db`` (a :class:`Database`, e.g. a benchmark's), it serves
+    that database as it is: no copy, and :meth:`close` drops nothing.
     """
 
     _counter = itertools.count(1)
@@ -403,24 +441,40 @@ class OdooServer:
         options=None,
         runner_options=None,
         attach_to=None,
+        database=None,
+        name=None,
+        port=None,
+        gevent_port=None,
     ):
         """``options``: more ``[options]`` of the server's configuration file,
         e.g. ``{"smtp_server": "127.0.0.1", "smtp_port": 2525}``;
         ``runner_options``: more of its ``[queue_job]`` section, e.g.
         ``{"host": "127.0.0.1", "port": 8191}`` (where the runner sends jobs);
         ``attach_to``: an :class:`OdooServer` whose database this server
-        serves too (see the class)."""
+        serves too (see the class); ``database``: a :class:`Database` to
+        serve as it is (see the class); ``name``: of its log, configuration
+        and pid files in the database's ``work_dir``; ``port``,
+        ``gevent_port``: fixed ports (default: free ones of ``SC_E2E_PORTS``).
+        """
         self.attached_to = attach_to
         # the other nodes serving this server's database
         self.nodes = set()
+        # whether close() drops the database (a copy of the template)
+        self.owns_database = False
         if attach_to is not None:
             self.template = attach_to.template
             self.db_name = attach_to.db_name
             self.name = f"{self.db_name}_node{next(self._counter)}"
+        elif database is not None:
+            self.template = database
+            self.db_name = database.name
+            self.name = f"{self.db_name}_srv{next(self._counter)}"
         else:
             self.template = template_database()
             self.db_name = f"{DB_PREFIX}_{os.getpid()}_{next(self._counter)}"
             self.name = self.db_name
+            self.owns_database = True
+        self.name = name or self.name
         self.options = dict(options or {})
         self.runner_options = dict(runner_options or {})
         self.workers = workers
@@ -431,14 +485,15 @@ class OdooServer:
         self.conf = os.path.join(self.template.work_dir, f"{self.name}.conf")
         self.pidfile = os.path.join(self.template.work_dir, f"{self.name}.pid")
         self.process = None
-        self.port = None
-        self.gevent_port = None
+        self.fixed_ports = port is not None
+        self.port = port
+        self.gevent_port = gevent_port
         self.uid = None
         self.starts = 0
         self._connection = None
         if attach_to is not None:
             attach_to.nodes.add(self)
-        else:
+        elif self.owns_database:
             self.template.clone(self.db_name)
         self.template.servers.add(self)
 
@@ -517,17 +572,23 @@ class OdooServer:
                 self._wait_ready(timeout)
             except E2EError:
                 # another server took the port between our check and its bind
-                if attempt < 2 and not self.running and self._port_was_taken():
+                if (
+                    attempt < 2
+                    and not self.fixed_ports
+                    and not self.running
+                    and self._port_was_taken()
+                ):
                     self.port = self.gevent_port = None
                     continue
                 raise
             return self
 
     def _spawn(self):
-        if self.port is None or not _port_is_free(self.port):
+        if not self.fixed_ports and (self.port is None or not _port_is_free(self.port)):
             self.port = free_port()
         if self.workers and (
-            self.gevent_port is None or not _port_is_free(self.gevent_port)
+            self.gevent_port is None
+            or (not self.fixed_ports and not _port_is_free(self.gevent_port))
         ):
             self.gevent_port = free_port(exclude={self.port})
         options = _base_options(self.template.data_dir, self.logfile)
@@ -684,7 +745,7 @@ class OdooServer:
                 self._connection.close()
                 self._connection = None
             if not keep_artifacts():
-                if self.attached_to is None:
+                if self.owns_database:
                     drop_database(self.db_name)
                     shutil.rmtree(
                         self.template.filestore(self.db_name), ignore_errors=True

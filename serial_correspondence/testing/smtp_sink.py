@@ -15,7 +15,7 @@ As a script (the demo and manual tests)::
 
     python3 serial_correspondence/testing/smtp_sink.py
         [--host 127.0.0.1] [--port 2525] [--dir var/mail]
-        [--refuse ADDR ...] [--clear]
+        [--refuse ADDR ...] [--clear] [--quiet]
         [--tempfail SECONDS [--tempfail-code 421|451]
                             [--tempfail-at mail|rcpt|data]]
 
@@ -30,6 +30,16 @@ From Python (tests, the send benchmark)::
     sink.count(), sink.messages()
     sink.arrivals()         # [(time.time() of receipt, recipient)], oldest first
     sink.tempfail(5)        # answer 451 at RCPT TO for the next 5 seconds
+    sink.refuse("y@example.com", at="data")  # from now on: 554 after DATA
+    sink.accept("y@example.com")             # and accept it again
+    sink.envelopes()        # what each accepted message came with (below)
+    sink.stop()
+
+In a process of its own (the send benchmark: the sink's work does not share
+the measuring process's interpreter)::
+
+    sink = smtp_sink.spawn("127.0.0.1", 2525, "/tmp/mail", logfile="/tmp/sink.log")
+    sink.count(), sink.paths(), sink.clear()
     sink.stop()
 
 Addresses given to ``refuse`` are rejected at ``RCPT TO`` with
@@ -43,16 +53,26 @@ does: ``451 4.7.1`` (or ``421 4.7.0``, "closing channel", after which the
 client drops the connection) at ``MAIL FROM``, ``RCPT TO`` or after ``DATA``;
 nothing is stored meanwhile, and ``tempfailed`` counts the refusals. After
 that time it accepts again.
+
+``refuse(address, at="rcpt"|"data")`` and ``accept(address)`` change the
+refused addresses of a running sink. ``envelopes()`` lists every accepted
+message as the sink saw it on the wire: a :class:`Received` with the
+envelope (``MAIL FROM`` and its options, the ``RCPT TO`` addresses), the
+message bytes after the transparent dots were removed, and the client's
+address and port (``peer``: one per connection).
 """
 
 import argparse
+import dataclasses
 import email.parser
 import email.policy
 import itertools
 import os
 import re
 import signal
+import smtplib
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -70,6 +90,18 @@ def _bare_address(address):
     address = address.strip()
     match = re.search(r"<([^>]*)>", address)
     return (match.group(1) if match else address).strip().lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """One accepted message, as the sink saw it (``envelopes()``)."""
+
+    mail_from: str
+    rcpt_tos: tuple
+    mail_options: tuple
+    content: bytes
+    peer: tuple
+    received_at: float
 
 
 class SinkHandler:
@@ -90,6 +122,8 @@ class SinkHandler:
         self.tempfail_code = 451
         self.tempfail_stage = "rcpt"
         self.tempfailed = 0
+        # [Received] of every accepted message, oldest first
+        self.received = []
 
     def _tempfail_answer(self, stage, what):
         """The temporary refusal to give at ``stage`` now, or None."""
@@ -148,6 +182,17 @@ class SinkHandler:
         ).parsebytes(content)
         subject = str(headers.get("Subject", ""))
         mail_from = envelope.mail_from or ""
+        with self._lock:
+            self.received.append(
+                Received(
+                    mail_from=mail_from,
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    mail_options=tuple(envelope.mail_options),
+                    content=content,
+                    peer=tuple(session.peer or ()),
+                    received_at=time.time(),
+                )
+            )
         for rcpt in envelope.rcpt_tos:
             prefix = (
                 f"Return-Path: <{mail_from}>".encode()
@@ -179,7 +224,30 @@ class SinkHandler:
         return path
 
 
-class SinkController(Controller):
+class MailDirectory:
+    """The deliveries a sink stored in ``self.directory``."""
+
+    directory: Path
+
+    def paths(self):
+        """The stored deliveries, oldest first."""
+        return sorted(self.directory.glob("*.eml"))
+
+    def count(self):
+        with os.scandir(self.directory) as entries:
+            return sum(
+                1
+                for entry in entries
+                if entry.name.endswith(".eml") and not entry.name.startswith(".")
+            )
+
+    def messages(self):
+        """The stored deliveries as ``email.message.EmailMessage``, oldest first."""
+        parser = email.parser.BytesParser(policy=email.policy.default)
+        return [parser.parsebytes(path.read_bytes()) for path in self.paths()]
+
+
+class SinkController(MailDirectory, Controller):
     """A running sink; ``stop()`` ends it."""
 
     def __init__(self, handler, host, port):
@@ -194,23 +262,12 @@ class SinkController(Controller):
         self.host = host
         self.directory = handler.directory
 
-    def paths(self):
-        """The stored deliveries, oldest first."""
-        return sorted(self.directory.glob("*.eml"))
-
-    def count(self):
-        return len(self.paths())
-
-    def messages(self):
-        """The stored deliveries as ``email.message.EmailMessage``, oldest first."""
-        parser = email.parser.BytesParser(policy=email.policy.default)
-        return [parser.parsebytes(path.read_bytes()) for path in self.paths()]
-
     def clear(self):
         for path in self.paths():
             path.unlink(missing_ok=True)
         with self.handler._lock:
             self.handler.arrivals.clear()
+            self.handler.received.clear()
 
     def arrivals(self):
         """``[(time.time() when stored, recipient address)]`` of the
@@ -227,12 +284,33 @@ class SinkController(Controller):
         handler = self.handler
         handler.tempfail_code = code
         handler.tempfail_stage = stage
-        handler.tempfail_until = time.time() + seconds
+        # accepting again holds whatever the clock says (a test may freeze it)
+        handler.tempfail_until = time.time() + seconds if seconds > 0 else 0.0
 
     @property
     def tempfailed(self):
         """How many temporary refusals the sink gave."""
         return self.handler.tempfailed
+
+    def refuse(self, address, at="rcpt"):
+        """From now on refuse ``address`` for good: ``550 5.1.1`` at
+        ``RCPT TO`` (``at="rcpt"``) or messages to it with ``554 5.6.0``
+        after ``DATA`` (``at="data"``)."""
+        if at not in ("rcpt", "data"):
+            raise ValueError(f"cannot refuse at {at}")
+        refused = self.handler.refuse if at == "rcpt" else self.handler.refuse_data
+        refused.add(_bare_address(address))
+
+    def accept(self, address):
+        """Accept ``address`` again (undo ``refuse``)."""
+        self.handler.refuse.discard(_bare_address(address))
+        self.handler.refuse_data.discard(_bare_address(address))
+
+    def envelopes(self):
+        """The accepted messages since the sink started (or was cleared), as
+        :class:`Received`, oldest first."""
+        with self.handler._lock:
+            return list(self.handler.received)
 
 
 def free_port(host=DEFAULT_HOST):
@@ -266,6 +344,69 @@ def start(
             controller.loop.close()
         raise
     return controller
+
+
+class SinkProcess(MailDirectory):
+    """A sink running as this file in a process of its own (:func:`spawn`)."""
+
+    def __init__(self, host, port, directory, logfile, timeout=30):
+        self.host = host
+        self.port = port
+        self.directory = Path(directory)
+        self.logfile = Path(logfile)
+        with open(self.logfile, "w") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    *("--host", host, "--port", str(port)),
+                    *("--dir", str(self.directory), "--clear", "--quiet"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the SMTP sink exited; see {self.logfile}")
+            try:
+                with smtplib.SMTP(host, port, timeout=2) as probe:
+                    probe.noop()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"the SMTP sink did not answer; see {self.logfile}"
+                    ) from None
+                time.sleep(0.2)
+
+    def clear(self):
+        for path in self.directory.iterdir():
+            path.unlink(missing_ok=True)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn(
+    host=DEFAULT_HOST, port=DEFAULT_PORT, directory=DEFAULT_DIRECTORY, logfile=None
+):
+    """Start a sink in a process of its own (no line per message); return a
+    :class:`SinkProcess` once it answers. Its output goes to ``logfile``
+    (default: ``smtp_sink.log`` next to ``directory``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    logfile = logfile or directory.parent / "smtp_sink.log"
+    return SinkProcess(host, port, directory, logfile)
 
 
 def main(argv=None):
@@ -302,6 +443,9 @@ def main(argv=None):
         "--clear", action="store_true", help="delete the stored .eml files first"
     )
     parser.add_argument(
+        "--quiet", action="store_true", help="no line per message on stdout"
+    )
+    parser.add_argument(
         "--tempfail",
         type=float,
         default=0,
@@ -335,7 +479,12 @@ def main(argv=None):
 
     try:
         controller = start(
-            args.host, args.port, args.directory, args.refuse, say, args.refuse_data
+            args.host,
+            args.port,
+            args.directory,
+            args.refuse,
+            None if args.quiet else say,
+            args.refuse_data,
         )
     except (OSError, RuntimeError) as error:
         sys.stderr.write(

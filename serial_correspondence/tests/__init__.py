@@ -5,6 +5,7 @@ from . import test_processing_status
 from . import test_res_partner
 from . import test_security
 from . import test_send
+from . import test_smtp_delivery
 from . import test_sending_limits
 from . import test_ui
 from . import test_unsubscribe
@@ -20,3 +21,5 @@ from . import test_letter_offline
 from . import test_demo
 from . import test_first_use
 from . import test_check_recipients
+from . import test_languages
+from . import test_engines

@@ -1,17 +1,77 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import tempfile
+import types
+from unittest.mock import patch
+
 from odoo import fields
 from odoo.tests import new_test_user
 from odoo.tests.common import TransactionCase
 
+from odoo.addons.base.models import ir_mail_server
 from odoo.addons.queue_job.job import Job
 
+from ..testing import smtp_sink
+
 CHANNEL = "root.serial_correspondence"
+SINK_HOST = "127.0.0.1"
+SINK_SERVER = "SMTP sink (tests)"
+
+
+# what ``ir_mail_server.py`` sees of ``odoo.modules`` while it connects
+_NOT_TESTING = types.SimpleNamespace(module=types.SimpleNamespace(current_test=False))
+
+
+def _connect_while_testing(connect):
+    """Odoo's ``ir.mail_server.connect``, which does nothing while a test
+    runs (``modules.module.current_test``), made to connect: the sends of
+    these tests really deliver, to the sink. Only ``connect`` is told that
+    no test runs, and only while it runs: the test cursors still know the
+    test, and ``send_email`` (which these sends do not use) still skips."""
+
+    def connect_for_real(self, *args, **kwargs):
+        with patch.object(ir_mail_server, "modules", _NOT_TESTING):
+            return connect(self, *args, **kwargs)
+
+    return connect_for_real
+
+
+def start_smtp_sink(case):
+    """Start a real SMTP sink (``testing/smtp_sink.py``) for the test class
+    ``case``, on a free loopback port, and send every e-mail of the class to
+    it: a mail server for every sender (``SINK_SERVER``, first in line) and
+    the ones already there pointed at the sink. Stopped with the class."""
+    directory = tempfile.TemporaryDirectory(prefix="sc_smtp_sink_")
+    case.addClassCleanup(directory.cleanup)
+    sink = smtp_sink.start(SINK_HOST, 0, directory.name)
+    case.addClassCleanup(sink.stop)
+    to_the_sink = {
+        "smtp_host": SINK_HOST,
+        "smtp_port": sink.port,
+        "smtp_encryption": "none",
+        "smtp_authentication": "login",
+        "smtp_user": False,
+        "smtp_pass": False,
+    }
+    Server = case.env["ir.mail_server"].sudo().with_context(active_test=False)
+    Server.search([]).write(to_the_sink)
+    Server.create(
+        {"name": SINK_SERVER, "sequence": 0, "from_filter": False, **to_the_sink}
+    )
+    server_class = type(case.env["ir.mail_server"])
+    case.startClassPatcher(
+        patch.object(
+            server_class, "connect", _connect_while_testing(server_class.connect)
+        )
+    )
+    return sink
 
 
 class SerialCorrespondenceCase(TransactionCase):
     """Real database, real queue_job: jobs are stored by ``with_delay`` and
-    performed the way queue_job's runner does (started, performed, done)."""
+    performed the way queue_job's runner does (started, performed, done).
+    Real SMTP: every e-mail sent goes to the class's SMTP sink (``sink``),
+    emptied before each test."""
 
     @classmethod
     def setUpClass(cls):
@@ -24,6 +84,7 @@ class SerialCorrespondenceCase(TransactionCase):
         cls.env = cls.env(
             context=dict(cls.env.context, tracking_disable=True, mail_create_nolog=True)
         )
+        cls.sink = start_smtp_sink(cls)
         cls.user = new_test_user(
             cls.env,
             login="sc_user",
@@ -52,6 +113,11 @@ class SerialCorrespondenceCase(TransactionCase):
                 for i in range(12)
             ]
         )
+
+    def setUp(self):
+        super().setUp()
+        self.sink.clear()
+        self.sink.tempfail(0)
 
     # -- helpers ----------------------------------------------------------
 

@@ -183,7 +183,7 @@ class TestDemo(SerialCorrespondenceCase):
 
     def test_demo_correspondences_show_the_workflow_made_by_its_actions_and_jobs(self):
         demo = demo_correspondences
-        demo.configure_mail_servers(self.env, "127.0.0.1", 2525)
+        demo.configure_mail_servers(self.env, self.sink.host, self.sink.port)
         demo.set_general_sending_limits(self.env)
         self.assertIsNone(demo.reason_not_to_make(self.env))
         made = demo.create_demo_correspondences(self.env, self.perform_job)

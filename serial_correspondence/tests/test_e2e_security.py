@@ -601,7 +601,7 @@ class TestE2ESecurity(BaseCase):
         return {
             partner_id: (recipient_id, state, reason)
             for recipient_id, partner_id, state, reason in self.server.sql(
-                "SELECT id, partner_id, state, reason"
+                "SELECT id, partner_id, state, reason->>'en_US'"
                 " FROM serial_correspondence_recipient WHERE correspondence_id = %s",
                 [correspondence_id],
             )

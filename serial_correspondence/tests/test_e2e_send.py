@@ -187,7 +187,7 @@ class TestE2ESendEmails(BaseCase):
         keys = ("id", "partner_id", "email", "state", "reason", "started", "message")
         rows = self.server.sql(
             """
-            SELECT r.id, r.partner_id, lower(p.email), r.state, r.reason,
+            SELECT r.id, r.partner_id, lower(p.email), r.state, r.reason->>'en_US',
                    r.send_started_at, r.message_id
               FROM serial_correspondence_recipient r
               JOIN res_partner p ON p.id = r.partner_id

@@ -192,7 +192,8 @@ class TestE2ESendingLimits(BaseCase):
         send jobs: ``{id: {...}}``."""
         rows = self.server.sql(
             """
-            SELECT c.id, c.state, c.resume_at, c.waiting_reason, c.retry_delay,
+            SELECT c.id, c.state, c.resume_at, c.waiting_reason->>'en_US',
+                   c.retry_delay,
                    (SELECT count(*) FROM serial_correspondence_recipient r
                      WHERE r.correspondence_id = c.id AND r.state = 'sent'),
                    ARRAY(SELECT j.uuid FROM queue_job j

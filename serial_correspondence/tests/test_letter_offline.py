@@ -20,8 +20,8 @@ from odoo.tests.common import BaseCase
 
 from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
 
-from ..models import letter_pdf
-from ..models.letter_pdf import AttachmentImages, offline_css, offline_html
+from ..tools import letter_pdf
+from ..tools.letter_pdf import AttachmentImages, offline_css, offline_html
 from .common import SerialCorrespondenceCase
 from .letter_common import LetterDataMixin, pdf_text
 

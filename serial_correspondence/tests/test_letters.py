@@ -9,7 +9,7 @@ import hashlib
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..models.letter_labels import LABEL_SHEETS
+from ..tools.label_sheets import LABEL_SHEETS
 from .common import SerialCorrespondenceCase
 from .letter_common import LetterDataMixin, pdf_pages, pdf_text, pdf_words
 

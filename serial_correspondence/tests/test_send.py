@@ -5,15 +5,15 @@ import base64
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
-from ..models.serial_correspondence_sending import _SmtpSender
+from ..tools.smtp_delivery import SmtpDelivery
 from .common import SerialCorrespondenceCase
 
 
 @tagged("post_install", "-at_install")
 class TestSendEmails(SerialCorrespondenceCase):
-    """Sending through Odoo's outgoing mail servers (Odoo itself skips the SMTP
-    hand-over while tests run; real delivery is proven by the end-to-end
-    tests)."""
+    """Sending through Odoo's outgoing mail servers, here the class's SMTP sink
+    (``common.py``); the delivery itself is tested in
+    ``test_smtp_delivery.py``, a killed server in the end-to-end tests."""
 
     @classmethod
     def setUpClass(cls):
@@ -76,6 +76,15 @@ class TestSendEmails(SerialCorrespondenceCase):
         self.run_jobs(record)
         self.assertEqual(record.state, "ready")
         return record
+
+    def _delivery(self, record):
+        """The SMTP delivery a send job of ``record`` uses."""
+        return SmtpDelivery(
+            record.env["ir.mail_server"],
+            record.email_from,
+            company=record.company_id or record.env.company,
+            attachments=record._email_attachments(),
+        )
 
     def _recipient(self, record, partner):
         return record.recipient_ids.filtered(lambda r: r.partner_id == partner)
@@ -192,7 +201,7 @@ class TestSendEmails(SerialCorrespondenceCase):
         self.template.attachment_ids = flyer
         record = self._ready_email(purpose="information")
         # the message as it is handed to the mail server carries the file
-        sender = _SmtpSender(record.with_user(self.user))
+        sender = self._delivery(record.with_user(self.user))
         partner = self.allowed[0]
         rendered, _failures = record._render_messages(partner)
         email = record._outgoing_email(
@@ -215,7 +224,7 @@ class TestSendEmails(SerialCorrespondenceCase):
         email = record._outgoing_email(
             self._recipient(record, partner), *rendered[partner.id]
         )
-        _SmtpSender(record).prepare(email)
+        self._delivery(record).prepare(email)
         headers = email.envelope[2].split(b"\r\n\r\n", 1)[0]
         self.assertRegex(
             headers,

@@ -3,7 +3,7 @@
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..models import workflow
+from ..tools import workflow
 from .common import SerialCorrespondenceCase
 
 

@@ -1,0 +1,320 @@
+"""One run of the send job: the crash-safety invariant of sending, in one
+place.
+
+THE RULE. Before a message is handed to the mail server, its recipient's
+claim (``send_started_at``) is committed; the outcome of the hand-over (sent
+or refused, with the contact's history copy and the budget row dated when the
+server took it) is committed before, or together with, the next recipient's
+claim. So after a crash at any point at most one recipient is claimed without
+an outcome: the next run cannot know whether that message left and reports
+"delivery unknown" (``_settle_interrupted_deliveries``) instead of sending it
+again. A message the server did not take (4xx, dropped connection) gives its
+claim and budget back (``_release``) before the run stops to wait.
+
+Everything that reads or writes a claim or an outcome is in ``SendRun``,
+with its SQL. Plain SQL on purpose, one statement and one commit per e-mail:
+the commit is what makes sending crash-safe, and the ORM's cost per e-mail
+(reading back after every commit, sanitising again what the template
+rendered) is what made it slow. The history copy is sanitized as the ORM
+would (``_history_body``) while the mail server takes in the message.
+
+The run also knows what it may do: how long (``send_slice_seconds``), how
+many (its fair share of the sending budget), and which recipients wait for
+their domain's limit. The budget itself is counted and reserved under a
+database lock by ``serial.correspondence.send.log`` (several Odoo servers
+share it).
+"""
+
+# pylint: disable=invalid-commit
+
+import datetime
+import smtplib
+import time
+
+from odoo.tools import SQL
+from odoo.tools.translate import LazyTranslate
+
+from odoo.addons.base.models.ir_mail_server import MailDeliveryException
+
+from .settings import setting
+from .smtp_delivery import TemporaryDeliveryFailure, smtp_answer
+from .texts import in_all_languages
+
+_lt = LazyTranslate(__name__)
+
+DEFAULT_SEND_BATCH_SIZE = 200
+DEFAULT_SEND_SLICE_SECONDS = 60.0
+
+
+class BudgetExhausted(Exception):
+    """The sending limits allow no more e-mails until ``resume_at``."""
+
+    def __init__(self, resume_at):
+        super().__init__(resume_at)
+        self.resume_at = resume_at
+
+
+class SendRun:
+    """One job run sending a serial e-mail through ``delivery`` (an
+    ``SmtpDelivery``): claims, hand-overs and outcomes, and the limits of
+    the run."""
+
+    def __init__(self, correspondence, delivery):
+        env = correspondence.env
+        self.correspondence = correspondence
+        self.env = env
+        self.cr = env.cr
+        self.delivery = delivery
+        self.sent = 0
+        self.skipped = set()
+        self.domain_resume_at = None
+        # the last hand-over, until its outcome is recorded
+        self.outcome = None
+        self.batch_size = setting(
+            env, "send_batch_size", DEFAULT_SEND_BATCH_SIZE, minimum=1
+        )
+        self.deadline = time.monotonic() + setting(
+            env, "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
+        )
+        self.quota = correspondence._fair_share(delivery.mail_server_id)
+        # read once per run: a change of the limits applies from the next job
+        self.log = env["serial.correspondence.send.log"]
+        self.limits = self.log._limits(delivery.mail_server_id)
+        self.limited = bool(self.limits[0] or self.limits[2])
+        self.subtype_id = env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
+        self.author_id = env.user.partner_id.id
+
+    # -- what the run may do ---------------------------------------------------
+
+    def over(self):
+        return time.monotonic() >= self.deadline or (
+            self.quota is not None and self.sent >= self.quota
+        )
+
+    def skip(self, recipient_id, resume_at):
+        """Leave ``recipient_id`` for a later run: its domain's limit."""
+        self.skipped.add(recipient_id)
+        if self.domain_resume_at is None or resume_at < self.domain_resume_at:
+            self.domain_resume_at = resume_at
+
+    # -- the invariant ------------------------------------------------------------
+
+    def deliver(self, email, following=None):
+        """Claim ``email``'s recipient (committed), hand the e-mail to the
+        mail server, and keep its outcome for the next commit.
+
+        While the mail server takes in ``email`` (the wait for its final
+        answer), the message of ``following`` is built: the server's work
+        and ours overlap. Nothing of ``following`` is sent before its own
+        claim is committed.
+
+        Raises BudgetExhausted (nothing claimed) and TemporaryDeliveryFailure
+        (the claim given back)."""
+        delivery = self.delivery
+        delivery.session()  # connect before claiming: nothing is lost
+        if email.envelope is None:
+            delivery.prepare(email)
+        if not self._claim(email):
+            return
+        try:
+            delivery.hand_over(email)
+            # while the server takes the message in: its copy for the
+            # contact's history, and the next message
+            email.history_body = self.correspondence._history_body(email.body)
+            if following is not None:
+                delivery.prepare(following, quiet=True)
+            delivery.finish(email)
+        except smtplib.SMTPServerDisconnected as error:
+            self._release(email)
+            delivery.reset()
+            raise TemporaryDeliveryFailure(
+                self.env._("the connection was closed: %(error)s", error=error)
+            ) from error
+        except MailDeliveryException as error:
+            code, answer = smtp_answer(error)
+            if code and 400 <= code < 500:
+                self._release(email)
+                raise TemporaryDeliveryFailure(answer) from error
+            email.outcome = (
+                "error",
+                in_all_languages(
+                    self.env,
+                    _lt(
+                        "The mail server refused the e-mail: %(answer)s",
+                        answer=answer,
+                    ),
+                ),
+            )
+        else:
+            email.outcome = ("sent", False)
+        email.handed_over_at = datetime.datetime.utcnow()
+        self.outcome = email
+        self.sent += 1
+
+    def record_outcome(self):
+        """Write and commit the outcome of the last hand-over, if any."""
+        if self.outcome:
+            self.cr.execute(self._outcome_sql())
+            self.outcome = None
+        self.cr.commit()
+
+    def _claim(self, email):
+        """Record the previous hand-over's outcome, take one e-mail of the
+        sending budget, mark ``email``'s recipient as being delivered, and
+        commit: one transaction per e-mail. False when the recipient is not
+        claimed (another run got to it first, or its domain has used up its
+        share: then it is skipped for this run).
+
+        Raises BudgetExhausted when the limits allow no more e-mails now."""
+        cr = self.cr
+        now = datetime.datetime.utcnow()
+        if not self.limited:
+            # outcome, claim and budget row in one round trip
+            claim = self._claim_with_budget_row_sql(email, now)
+            if self.outcome:
+                claim = SQL("%s;\n%s", self._outcome_sql(), claim)
+                self.outcome = None
+            cr.execute(claim)
+            row = cr.fetchone()
+            if not row:
+                return False
+            email.log_id = row[0]
+            cr.commit()
+            return True
+        # count the budget in a transaction of its own that reads what is
+        # committed once the budget lock is granted: under Odoo's REPEATABLE
+        # READ the count would use the snapshot taken when the transaction
+        # began (before the lock) and miss what other senders reserved
+        # meanwhile, going over the limit when several send at once
+        cr.commit()
+        if not self.env.registry.in_test_mode():
+            cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+        if self.outcome:
+            cr.execute(self._outcome_sql())
+            self.outcome = None
+        reserved = self.log._reserve(
+            self.correspondence,
+            self.delivery.mail_server_id,
+            email.domain,
+            limits=self.limits,
+        )
+        if isinstance(reserved, tuple):
+            resume_at, scope = reserved
+            if scope == "global":
+                raise BudgetExhausted(resume_at)
+            self.skip(email.recipient_id, resume_at)
+            return False
+        email.log_id = reserved
+        cr.execute(self._claim_sql(email))
+        if not cr.fetchone():
+            self.log._release(email.log_id)
+            return False
+        cr.commit()
+        return True
+
+    def _release(self, email):
+        """Undo the claim of a message the server did not take, and give its
+        e-mail back to the budget."""
+        cr = self.cr
+        cr.rollback()
+        cr.execute(
+            SQL(
+                "UPDATE serial_correspondence_recipient SET send_started_at = NULL "
+                "WHERE id = %s AND state = 'pending'",
+                email.recipient_id,
+            )
+        )
+        self.log._release(email.log_id)
+        cr.commit()
+        self.env.invalidate_all()
+
+    # -- the statements ---------------------------------------------------------------
+
+    def _claim_sql(self, email):
+        """The claim: the mark that the recipient's delivery has started."""
+        return SQL(
+            """
+            UPDATE serial_correspondence_recipient
+               SET send_started_at = now() AT TIME ZONE 'UTC'
+             WHERE id = %s AND state = 'pending' AND send_started_at IS NULL
+            RETURNING id
+            """,
+            email.recipient_id,
+        )
+
+    def _claim_with_budget_row_sql(self, email, now):
+        """Without limits: the claim and its budget row (the limits may be set
+        later, and then count what was sent before)."""
+        return SQL(
+            """
+            WITH claimed AS (%(claim)s)
+            INSERT INTO serial_correspondence_send_log
+                (sent_at, mail_server_id, email_domain, correspondence_id)
+            SELECT %(at)s, %(server)s, %(domain)s, %(correspondence)s
+              FROM claimed
+            RETURNING id
+            """,
+            claim=self._claim_sql(email),
+            at=now,
+            server=self.delivery.mail_server_id or None,
+            domain=email.domain,
+            correspondence=self.correspondence.id,
+        )
+
+    def _outcome_sql(self):
+        """The outcome of the last hand-over: the recipient's state and
+        reason, the moment the server took the e-mail (it dates the budget
+        row), and, when sent, the e-mail in the contact's history with the
+        Message-Id it went out with (and its attachments)."""
+        email = self.outcome
+        state, reason = email.outcome
+        delivery = self.delivery
+        return SQL(
+            """
+            WITH message AS (
+                INSERT INTO mail_message
+                    (model, res_id, record_name, message_type, subtype_id,
+                     author_id, email_from, reply_to, subject, body, message_id,
+                     mail_server_id, is_internal, email_add_signature,
+                     reply_to_force_new, date,
+                     create_uid, create_date, write_uid, write_date)
+                SELECT 'res.partner', %(partner)s, %(name)s, 'email_outgoing',
+                       %(subtype)s, %(author)s, %(email_from)s, %(email_from)s,
+                       %(subject)s, %(body)s, %(message_id)s, %(server)s,
+                       FALSE, FALSE, FALSE, %(at)s,
+                       %(uid)s, %(at)s, %(uid)s, %(at)s
+                 WHERE %(sent)s
+                RETURNING id
+            ), attached AS (
+                INSERT INTO message_attachment_rel (message_id, attachment_id)
+                SELECT message.id, attachment_id
+                  FROM message, unnest(%(attachments)s::int[]) AS attachment_id
+            ), confirmed AS (
+                UPDATE serial_correspondence_send_log
+                   SET sent_at = %(at)s
+                 WHERE id = %(log)s
+            )
+            UPDATE serial_correspondence_recipient
+               SET state = %(state)s, reason = %(reason)s, processed_at = %(at)s,
+                   send_started_at = NULL, message_id = (SELECT id FROM message),
+                   write_uid = %(uid)s, write_date = %(at)s
+             WHERE id = %(recipient)s
+            """,
+            recipient=email.recipient_id,
+            state=state,
+            reason=reason.jsonb() if reason else None,
+            sent=state == "sent",
+            at=email.handed_over_at,
+            log=email.log_id,
+            partner=email.partner_id,
+            name=email.record_name,
+            subtype=self.subtype_id,
+            author=self.author_id,
+            email_from=delivery.email_from,
+            subject=email.subject,
+            body=email.history_body,
+            attachments=delivery.attachment_ids,
+            message_id=email.message_id,
+            server=delivery.mail_server_id or None,
+            uid=self.env.uid,
+        )
