@@ -15,3 +15,6 @@ from . import serial_letter_report
 from . import res_partner_letter
 from . import ir_attachment
 from . import ir_qweb
+from . import serial_correspondence_attachment
+from . import serial_correspondence_test_email
+from . import serial_correspondence_control

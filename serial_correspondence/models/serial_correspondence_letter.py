@@ -102,7 +102,7 @@ class SerialCorrespondence(models.Model):
         "archived document is unchanged.",
     )
     document_name = fields.Char(
-        string="Document",
+        string="File name",
         compute="_compute_document_name",
         help="The file name of the document, in your language.",
     )
@@ -311,18 +311,18 @@ class SerialCorrespondence(models.Model):
 
     def _before_finalize(self):
         """Serial letters: the document is brought up to date ..."""
-        super()._before_finalize()
         for record in self.filtered(lambda record: record.kind == workflow.LETTER):
             if record.can_finalize and record.document_outdated:
                 record._update_letter_document()
+        return super()._before_finalize()
 
     def _after_finalize(self):
         """... becomes unchangeable, and every contact's history records the
         letter."""
-        super()._after_finalize()
         for record in self.filtered(lambda record: record.kind == workflow.LETTER):
             record._archive_letter_document()
             record._log_letters_on_contacts()
+        return super()._after_finalize()
 
     def action_verify_document(self):
         """Check the archived document against its recorded checksum."""
@@ -365,6 +365,10 @@ class SerialCorrespondence(models.Model):
                     "the server. Ask your administrator to install it."
                 )
             )
+        if self.output == "letters":
+            # the files printed after each letter: refused now, clearly,
+            # rather than in a job (see _letter_appendix)
+            self._letter_appendix()
         sample = (
             self.env["serial.correspondence.recipient"]
             .search([("correspondence_id", "=", self.id)], order="id", limit=1)
@@ -622,8 +626,15 @@ class SerialCorrespondence(models.Model):
             pages = math.ceil(len(recipients) / sheet.per_sheet)
             page_counts = {}
         else:
+            # read once per part; printed after each letter, not numbered
+            # with it (letter_page_count is the letter's own pages)
+            appendix = self._letter_appendix()
             pdf, page_counts = self._print_letters(recipients)
             pages = sum(page_counts.values())
+            if appendix and page_counts:
+                pdf, pages = letter_pdf.append_after_each(
+                    pdf, page_counts.values(), appendix, title=self.display_name
+                )
         recipients = recipients.filtered(lambda r: r.state == "created")
         if not recipients:
             part.unlink()

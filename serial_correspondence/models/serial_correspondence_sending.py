@@ -103,7 +103,8 @@ class SerialCorrespondence(models.Model):
         self._internal_write(
             {"send_run": self.send_run + 1, "processing_user_id": self.env.uid}
         )
-        self._enqueue_send()
+        # now, or at the planned time (models/serial_correspondence_control.py)
+        self._start_send_run()
         return True
 
     def _check_ready_to_send(self):
@@ -176,6 +177,9 @@ class SerialCorrespondence(models.Model):
             attachments=self._email_attachments(),
         )
         try:
+            # asked to stop, planned for later, or a plan gone stale
+            if (ended := self._before_sending()) is not None:
+                return ended
             if self.state == "waiting":
                 self._apply_event("resume")
                 self._internal_write({"resume_at": False, "waiting_reason": False})
@@ -192,6 +196,8 @@ class SerialCorrespondence(models.Model):
             except TemporaryDeliveryFailure as failure:
                 cr.commit()  # the outcomes so far; the claim was released
                 return self._wait_after_temporary_failure(failure)
+            if run.stopped:
+                return self._end_stopped_run(run)
             if self.retry_delay:
                 self._internal_write({"retry_delay": 0})
             if run.skipped and not self._pending_recipients_exist(exclude=run.skipped):
@@ -216,6 +222,8 @@ class SerialCorrespondence(models.Model):
     def _send_pending(self, run):
         Recipient = self.env["serial.correspondence.recipient"]
         while not run.over():
+            if run.check_stop():
+                return
             domain = [
                 ("correspondence_id", "=", self.id),
                 ("state", "=", "pending"),

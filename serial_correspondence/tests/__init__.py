@@ -23,3 +23,7 @@ from . import test_first_use
 from . import test_check_recipients
 from . import test_languages
 from . import test_engines
+from . import test_preview_test_email
+from . import test_schedule_stop
+from . import test_letter_appendix
+from . import test_ui_sending

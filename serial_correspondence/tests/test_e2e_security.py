@@ -1029,6 +1029,8 @@ class TestE2ESecurity(BaseCase):
             "document_checksum": "0" * 64,
             "processing_user_id": 2,
             "checked_at": "2020-01-01 00:00:00",
+            "stop_requested": True,
+            "waiting_for_schedule": True,
         }
 
     def test_processing_fields_are_refused_on_create(self):
@@ -1183,6 +1185,63 @@ class TestE2ESecurity(BaseCase):
     # ------------------------------------------------------------------
     # 3. code in the subject does not run
     # ------------------------------------------------------------------
+
+    def test_unreadable_attachment_is_refused_as_email_attachment(self):
+        """``attachment_ids``: a file of company 2 (or another user's
+        unattached upload) never goes out with a serial e-mail."""
+        foreign_id = self._foreign_attachment(company=self.company2)
+        loose_id = self.server.rpc(
+            "ir.attachment",
+            "create",
+            {"name": "Lose.txt", "datas": base64.b64encode(b"lose").decode()},
+        )
+        correspondence_id = self._ready()
+        for commands in (
+            [(4, foreign_id)],
+            [(6, 0, [foreign_id])],
+            [(4, loose_id)],
+        ):
+            with self.subTest(commands=commands):
+                self.assertRefused(
+                    self.plain.call(
+                        "serial.correspondence",
+                        "write",
+                        [correspondence_id],
+                        {"attachment_ids": commands},
+                        context={"serial_correspondence_internal": True},
+                    ),
+                    "an unreadable attachment linked to the e-mails",
+                )
+                self.assertRefused(
+                    self.plain.call(
+                        "serial.correspondence",
+                        "create",
+                        {
+                            "kind": "email",
+                            "partner_domain": repr([("id", "=", self.anna)]),
+                            "attachment_ids": commands,
+                        },
+                    ),
+                    "an unreadable attachment on create",
+                )
+        self.assertEqual(
+            self.server.sql(
+                "SELECT attachment_id FROM serial_correspondence_ir_attachment_rel "
+                "WHERE attachment_id IN %s",
+                [(foreign_id, loose_id)],
+            ),
+            [],
+        )
+        # nor can another company's user send a test e-mail of it
+        self.assertRefused(
+            self.other.call(
+                "serial.correspondence",
+                "action_send_test",
+                [correspondence_id],
+                "angreifer@example.com",
+            ),
+            "a test e-mail of another company's correspondence",
+        )
 
     def _attack_with_subject(self, kind, subject, on="create"):
         """Set ``subject`` (on create or by a write), then *Send e-mails* /
@@ -1496,6 +1555,25 @@ class TestE2ESecurity(BaseCase):
             )
         )
         self.assertUnchanged(correspondence_id, before)
+
+    def test_colleague_cannot_stop_another_users_sending(self):
+        correspondence_id = self._ready(scheduled_at="2099-01-01 00:00:00")
+        self.assertOk(
+            self.plain.call("serial.correspondence", "action_send", [correspondence_id])
+        )
+        self._wait_state(correspondence_id, ("waiting",), TIMEOUT_SEND, "the plan")
+        before = self._snapshot(correspondence_id)
+        self.assertRefused(
+            self.colleague.call(
+                "serial.correspondence", "action_stop", [correspondence_id]
+            )
+        )
+        self.assertUnchanged(correspondence_id, before)
+        # the user who sent it may stop it
+        self.assertOk(
+            self.plain.call("serial.correspondence", "action_stop", [correspondence_id])
+        )
+        self._wait_state(correspondence_id, ("ready",), TIMEOUT_SEND, "the stop")
 
     # ------------------------------------------------------------------
     # 8. the public visitor

@@ -79,7 +79,12 @@ class TestEnginesWorkflow(BaseCase):
             {
                 "importing": {"import_done"},
                 "ready": {"generate"},
-                "in_progress": outcomes,
+                "in_progress": {
+                    *outcomes,
+                    "stop_unstarted",
+                    "stop_generating",
+                    "stop_generating_with_errors",
+                },
                 "created": {"generate", "finalize"},
                 "created_incomplete": {"generate", "finalize"},
                 "create_failed": {"generate", "finalize"},
@@ -89,13 +94,14 @@ class TestEnginesWorkflow(BaseCase):
 
     def test_allowed_events_per_state_of_an_email(self):
         outcomes = {"all_sent", "sent_with_exclusions", "sent_with_errors"}
+        stops = {"stop_unstarted", "stop_sending", "stop_sending_with_errors"}
         self.assertEqual(
             self.allowed_events(workflow.EMAIL),
             {
                 "importing": {"import_done"},
                 "ready": {"send"},
-                "in_progress": {"throttle", *outcomes},
-                "waiting": {"resume"},
+                "in_progress": {"throttle", *outcomes, "schedule", *stops},
+                "waiting": {"resume", *stops},
                 "done_auto": set(),
                 "sent_incomplete": {"send", "finalize"},
                 "send_failed": {"send", "finalize"},
@@ -167,6 +173,36 @@ class TestEnginesWorkflow(BaseCase):
                 self.assertEqual(event, expected)
                 # every outcome ends the processing of that kind
                 self.assertTrue(workflow.allows(kind, "in_progress", event))
+
+    def test_stop_events(self):
+        cases = [
+            # kind, processed, errors -> event, the state it leads to
+            (workflow.LETTER, 0, 0, "stop_unstarted", "ready"),
+            (workflow.LETTER, 2, 0, "stop_generating", "created_incomplete"),
+            (workflow.LETTER, 2, 1, "stop_generating_with_errors", "create_failed"),
+            (workflow.EMAIL, 0, 0, "stop_unstarted", "ready"),
+            (workflow.EMAIL, 3, 0, "stop_sending", "sent_incomplete"),
+            (workflow.EMAIL, 3, 1, "stop_sending_with_errors", "send_failed"),
+        ]
+        for kind, processed, errors, event, state in cases:
+            with self.subTest(kind=kind, processed=processed, errors=errors):
+                self.assertEqual(workflow.stop_event(kind, processed, errors), event)
+                self.assertEqual(workflow.next_state(kind, "in_progress", event), state)
+        self.assertTrue(workflow.can_stop(workflow.EMAIL, "waiting"))
+        self.assertEqual(
+            workflow.next_state(workflow.EMAIL, "waiting", "stop_sending"),
+            "sent_incomplete",
+        )
+        for state in ("importing", "ready", "sent_incomplete", "done", "done_auto"):
+            with self.subTest(state=state):
+                self.assertFalse(workflow.can_stop(workflow.EMAIL, state))
+        # a planned e-mail waits
+        self.assertEqual(
+            workflow.next_state(workflow.EMAIL, "in_progress", "schedule"), "waiting"
+        )
+        self.assertIsNone(
+            workflow.next_state(workflow.LETTER, "in_progress", "schedule")
+        )
 
     def test_state_groups(self):
         self.assertEqual(workflow.FINAL_STATES, {"done", "done_auto"})

@@ -188,6 +188,8 @@ class TestSecurityRules(SerialCorrespondenceCase):
             "waiting_reason": "x",
             "retry_delay": 9,
             "checked_at": "2026-01-01 00:00:00",
+            "stop_requested": True,
+            "waiting_for_schedule": True,
         }
         self.assertLessEqual(
             set(record._processing_fields()) - {"letter_part_ids"}, set(values)

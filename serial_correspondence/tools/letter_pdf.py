@@ -79,6 +79,10 @@ class PdfRenderingError(Exception):
     """wkhtmltopdf did not produce a PDF."""
 
 
+class InvalidPdfError(Exception):
+    """A PDF (e.g. an attached file) that cannot be read or copied."""
+
+
 def _get_wkhtmltopdf_bin():
     """The wkhtmltopdf binary, found as Odoo's report engine finds it
     (``PATH`` and the ``bin_path`` option), without importing its model."""
@@ -530,6 +534,34 @@ def letter_starts(pdf):
 # ----------------------------------------------------------------------
 
 
+class PdfPages:
+    """A PDF read once, whose pages :meth:`PdfAssembler.add_pdf` can append
+    in runs and more than once.
+
+    Raises :class:`InvalidPdfError` when the PDF reader of Odoo cannot read
+    it, or it is encrypted (its objects could not be copied as they are).
+    """
+
+    def __init__(self, pdf):
+        try:
+            reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+            encrypted = getattr(reader, "is_encrypted", None)
+            if encrypted is None:
+                encrypted = reader.isEncrypted
+            if encrypted:
+                raise InvalidPdfError("the PDF is encrypted")
+            self.pages = _page_tree(reader)
+        except InvalidPdfError:
+            raise
+        except Exception as error:
+            # whatever the reader raises on a damaged file
+            raise InvalidPdfError(str(error) or type(error).__name__) from error
+        self.reader = reader
+
+    def __len__(self):
+        return len(self.pages)
+
+
 class PdfAssembler:
     """Write the pages of several PDFs into one PDF file, in one pass.
 
@@ -547,6 +579,8 @@ class PdfAssembler:
         self.next_id = 3  # 1: catalog, 2: page tree
         self.font_id = None
         self.title = title
+        # the objects already copied from each PdfPages: {source: {key: id}}
+        self._mappings = {}
         out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
 
     def _new_id(self):
@@ -560,13 +594,21 @@ class PdfAssembler:
         self.out.write(body)
         self.out.write(b"\nendobj\n")
 
-    def add_pdf(self, pdf, stamps=None):
-        """Append the pages of ``pdf``; ``stamps`` maps a page index to
-        ``(text, x_pt, y_pt)`` (right end of the text, from the bottom left).
+    def add_pdf(self, pdf, stamps=None, pages=None):
+        """Append the pages of ``pdf`` (bytes, or a :class:`PdfPages` read
+        once); ``stamps`` maps a page index to ``(text, x_pt, y_pt)`` (right
+        end of the text, from the bottom left). ``pages``: the indexes of the
+        pages to append, in order (default: all). The objects of a
+        :class:`PdfPages` added more than once (a flyer after every letter)
+        are written once and shared by its copies of the pages.
         Returns the number of pages added."""
         stamps = stamps or {}
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        mapping = {}
+        if isinstance(pdf, PdfPages):
+            source = pdf
+            mapping = self._mappings.setdefault(source, {})
+        else:
+            source = PdfPages(pdf)
+            mapping = {}
         queue = []
 
         def reference(indirect):
@@ -576,8 +618,9 @@ class PdfAssembler:
                 queue.append((mapping[key], indirect))
             return mapping[key]
 
-        pages = _page_tree(reader)
-        for index, (page, inherited) in enumerate(pages):
+        indexes = range(len(source.pages)) if pages is None else pages
+        for index in indexes:
+            page, inherited = source.pages[index]
             values = dict(inherited)
             values.update(
                 (key, value) for key, value in _raw_items(page) if key != "/Parent"
@@ -601,7 +644,7 @@ class PdfAssembler:
                 buffer = io.BytesIO()
                 self._serialize(_resolve(indirect), buffer, reference)
                 self._write_object(object_id, buffer.getvalue())
-        return len(pages)
+        return len(indexes)
 
     def _stamp(self, values, text, x_pt, y_pt):
         """Draw ``text`` right-aligned at ``(x_pt, y_pt)`` on top of the page
@@ -763,6 +806,46 @@ _HELVETICA_WIDTHS = {
 def _helvetica_width(encoded, size):
     text = encoded.decode("cp1252")
     return sum(_HELVETICA_WIDTHS.get(char, 520) for char in text) * size / 1000
+
+
+def read_appendix(pdfs):
+    """One PDF of the PDFs ``pdfs`` (bytes), one after the other, to append
+    after each letter, as a :class:`PdfPages`; each is checked to be a PDF
+    whose pages can be copied (:class:`InvalidPdfError` with the index of
+    the first that cannot, as ``error.args[1]``)."""
+    out = io.BytesIO()
+    assembler = PdfAssembler(out)
+    for index, pdf in enumerate(pdfs):
+        try:
+            source = PdfPages(pdf)
+            if not source.pages:
+                raise InvalidPdfError("the PDF has no pages")
+            assembler.add_pdf(source)
+        except InvalidPdfError as error:
+            raise InvalidPdfError(error.args[0], index) from error
+        except Exception as error:
+            raise InvalidPdfError(str(error) or type(error).__name__, index) from error
+    assembler.close()
+    return PdfPages(out.getvalue())
+
+
+def append_after_each(pdf, page_counts, appendix, title=None):
+    """``pdf`` (bytes: documents of ``page_counts`` pages each, one after the
+    other) with the pages of ``appendix`` (a :class:`PdfPages`) after each
+    document. The appendix's objects are written once, all its copies of the
+    pages share them. Returns ``(pdf, page count)``."""
+    out = io.BytesIO()
+    assembler = PdfAssembler(out, title=title)
+    source = PdfPages(pdf)
+    start = 0
+    for count in page_counts:
+        assembler.add_pdf(source, pages=range(start, start + count))
+        assembler.add_pdf(appendix)
+        start += count
+    if start != len(source):
+        raise ValueError(f"{len(source)} pages, {start} expected")
+    pages = assembler.close()
+    return out.getvalue(), pages
 
 
 def merge_pdfs(parts, out, title=None, stamps=None):

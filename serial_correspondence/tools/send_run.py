@@ -19,10 +19,14 @@ rendered) is what made it slow. The history copy is sanitized as the ORM
 would (``_history_body``) while the mail server takes in the message.
 
 The run also knows what it may do: how long (``send_slice_seconds``), how
-many (its fair share of the sending budget), and which recipients wait for
-their domain's limit. The budget itself is counted and reserved under a
-database lock by ``serial.correspondence.send.log`` (several Odoo servers
-share it).
+many (its fair share of the sending budget), which recipients wait for
+their domain's limit, and whether it must stop ("Stop": the correspondence's
+``stop_requested``, or a newer ``send_run``). That is read from the database,
+never from memory (several Odoo servers run the jobs): before each batch,
+and with every claim, whose statement claims nobody once a stop is asked
+for; the e-mail under way is finished and its outcome recorded. The budget
+itself is counted and reserved under a database lock by
+``serial.correspondence.send.log`` (several Odoo servers share it).
 """
 
 # pylint: disable=invalid-commit
@@ -66,6 +70,11 @@ class SendRun:
         self.cr = env.cr
         self.delivery = delivery
         self.sent = 0
+        # None, or why the run stops: "requested" (the user stopped it; this
+        # run records the outcome) or "superseded" (a newer run, or the
+        # workflow, has taken over: this run just ends)
+        self.stopped = None
+        self.run_number = correspondence.send_run
         self.skipped = set()
         self.domain_resume_at = None
         # the last hand-over, until its outcome is recorded
@@ -87,9 +96,27 @@ class SendRun:
     # -- what the run may do ---------------------------------------------------
 
     def over(self):
-        return time.monotonic() >= self.deadline or (
-            self.quota is not None and self.sent >= self.quota
+        return (
+            self.stopped is not None
+            or time.monotonic() >= self.deadline
+            or (self.quota is not None and self.sent >= self.quota)
         )
+
+    def check_stop(self):
+        """Read from the database whether this run must stop; True if so."""
+        self.cr.execute(
+            SQL(
+                "SELECT send_run, stop_requested FROM serial_correspondence "
+                "WHERE id = %s",
+                self.correspondence.id,
+            )
+        )
+        row = self.cr.fetchone()
+        if not row or row[0] != self.run_number:
+            self.stopped = "superseded"
+        elif row[1]:
+            self.stopped = "requested"
+        return self.stopped is not None
 
     def skip(self, recipient_id, resume_at):
         """Leave ``recipient_id`` for a later run: its domain's limit."""
@@ -115,6 +142,8 @@ class SendRun:
         if email.envelope is None:
             delivery.prepare(email)
         if not self._claim(email):
+            # a stop claims nobody: find out whether that was the reason
+            self.check_stop()
             return
         try:
             delivery.hand_over(email)
@@ -231,15 +260,24 @@ class SendRun:
     # -- the statements ---------------------------------------------------------------
 
     def _claim_sql(self, email):
-        """The claim: the mark that the recipient's delivery has started."""
+        """The claim: the mark that the recipient's delivery has started;
+        nobody is claimed once this run is to stop."""
         return SQL(
             """
             UPDATE serial_correspondence_recipient
                SET send_started_at = now() AT TIME ZONE 'UTC'
-             WHERE id = %s AND state = 'pending' AND send_started_at IS NULL
+             WHERE id = %(recipient)s AND state = 'pending'
+               AND send_started_at IS NULL
+               AND EXISTS (
+                   SELECT 1 FROM serial_correspondence
+                    WHERE id = %(correspondence)s AND send_run = %(run)s
+                      AND stop_requested IS NOT TRUE
+               )
             RETURNING id
             """,
-            email.recipient_id,
+            recipient=email.recipient_id,
+            correspondence=self.correspondence.id,
+            run=self.run_number,
         )
 
     def _claim_with_budget_row_sql(self, email, now):

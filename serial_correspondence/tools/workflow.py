@@ -37,6 +37,18 @@ TRANSITIONS = {
     "all_sent": {"in_progress": "done_auto"},
     "sent_with_exclusions": {"in_progress": "sent_incomplete"},
     "sent_with_errors": {"in_progress": "send_failed"},
+    # "Send e-mails" with a time in the future: wait for it (e-mail only)
+    "schedule": {"in_progress": "waiting"},
+    # "Stop" before anybody was processed: back to the start
+    "stop_unstarted": {"in_progress": "ready", "waiting": "ready"},
+    # "Stop" after some were processed: the outcome, the rest stay unsent
+    "stop_generating": {"in_progress": "created_incomplete"},
+    "stop_generating_with_errors": {"in_progress": "create_failed"},
+    "stop_sending": {"in_progress": "sent_incomplete", "waiting": "sent_incomplete"},
+    "stop_sending_with_errors": {
+        "in_progress": "send_failed",
+        "waiting": "send_failed",
+    },
     # "Finalize": manual end
     "finalize": {
         "created": "done",
@@ -59,7 +71,21 @@ EVENT_KIND = {
     "all_sent": EMAIL,
     "sent_with_exclusions": EMAIL,
     "sent_with_errors": EMAIL,
+    "schedule": EMAIL,
+    "stop_generating": LETTER,
+    "stop_generating_with_errors": LETTER,
+    "stop_sending": EMAIL,
+    "stop_sending_with_errors": EMAIL,
 }
+
+# the events of "Stop" (see ``stop_event``)
+STOP_EVENTS = (
+    "stop_unstarted",
+    "stop_generating",
+    "stop_generating_with_errors",
+    "stop_sending",
+    "stop_sending_with_errors",
+)
 
 # states in which nothing of the correspondence may be changed by a user
 LOCKED_STATES = frozenset({"in_progress", "waiting", "done", "done_auto"})
@@ -108,3 +134,22 @@ def outcome_event(kind, excluded, errors):
     if errors:
         return "sent_with_errors"
     return "sent_with_exclusions" if excluded else "all_sent"
+
+
+def can_stop(kind, state):
+    """Return whether processing of a correspondence of ``kind`` in
+    ``state`` can be stopped ("Stop")."""
+    return any(allows(kind, state, event) for event in STOP_EVENTS)
+
+
+def stop_event(kind, processed, errors):
+    """The event that stops processing while recipients are still pending.
+
+    Nobody processed yet: back to ready. Otherwise the outcome that says
+    "incomplete", or the failed one when there are errors (errors take
+    precedence, as in ``outcome_event``)."""
+    if not processed:
+        return "stop_unstarted"
+    if kind == LETTER:
+        return "stop_generating_with_errors" if errors else "stop_generating"
+    return "stop_sending_with_errors" if errors else "stop_sending"

@@ -1,0 +1,1 @@
+from . import serial_correspondence_preview
