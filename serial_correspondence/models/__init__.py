@@ -15,6 +15,15 @@ from . import serial_letter_report
 from . import res_partner_letter
 from . import ir_attachment
 from . import ir_qweb
+from . import mail_render_mixin
 from . import serial_correspondence_attachment
 from . import serial_correspondence_test_email
 from . import serial_correspondence_control
+from . import serial_correspondence_recipient_statistics
+from . import serial_correspondence_statistics
+from . import serial_correspondence_tracking
+from . import mail_message_reply
+from . import serial_correspondence_soft_failure
+from . import serial_correspondence_storm_brake
+from . import serial_correspondence_recipient_bounce
+from . import mail_thread_bounce

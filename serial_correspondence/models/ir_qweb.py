@@ -37,6 +37,11 @@ def compiled_once():
         _COMPILED.reset(token)
 
 
+def batch_rendering():
+    """Whether this addon is rendering a batch (inside :func:`compiled_once`)."""
+    return _COMPILED.get() is not None
+
+
 class IrQWeb(models.AbstractModel):
     _inherit = "ir.qweb"
 

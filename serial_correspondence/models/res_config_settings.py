@@ -28,6 +28,22 @@ class ResConfigSettings(models.TransientModel):
         "in the window; 0 = no limit.",
     )
 
+    serial_storm_max_soft_failures = fields.Integer(
+        string="Storm brake: soft failures",
+        config_parameter="serial_correspondence.storm_max_soft_failures",
+        default=20,
+        help="A serial e-mail stops, until a user continues it, when more "
+        "temporary refusals or soft bounces than this come back within the "
+        "storm brake's window; 0 = no storm brake.",
+    )
+    serial_storm_window_minutes = fields.Float(
+        string="Storm brake: window (minutes)",
+        config_parameter="serial_correspondence.storm_window_minutes",
+        default=10.0,
+        help="The storm brake counts the soft failures of the last this many "
+        "minutes; fractions are allowed.",
+    )
+
     @api.constrains(
         "serial_throttle_max_emails",
         "serial_throttle_window_minutes",
@@ -44,6 +60,12 @@ class ResConfigSettings(models.TransientModel):
 
     def set_values(self):
         result = super().set_values()
+        # Odoo drops a parameter set to 0, which would bring the default
+        # back: 0 switches the storm brake off, so it is stored
+        params = self.env["ir.config_parameter"].sudo()
+        for settings in self:
+            if not settings.serial_storm_max_soft_failures:
+                params.set_param("serial_correspondence.storm_max_soft_failures", "0")
         # raised limits may allow waiting serial e-mails to go on at once
         self.env["serial.correspondence"].sudo()._wake_waiting()
         return result

@@ -36,6 +36,7 @@ from odoo.tools.translate import LazyTranslate
 from ..tools import workflow
 from ..tools.settings import setting
 from ..tools.texts import in_all_languages, stored_texts
+from .mail_render_mixin import texts_not_needed
 
 _lt = LazyTranslate(__name__)
 
@@ -204,7 +205,9 @@ class SerialCorrespondence(models.Model):
                     else:
                         results[recipient.id] = ("ok", already_sent)
                 batch -= kept
-        outcome, _rendered = self._evaluate_recipients(batch)
+        # the same evaluation; the texts themselves are not kept
+        with texts_not_needed():
+            outcome, _rendered = self._evaluate_recipients(batch)
         for recipient in batch:
             results[recipient.id] = outcome.get(recipient, ("ok", None))
         return results

@@ -4,9 +4,10 @@ import re
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, email_normalize
+from odoo.tools import SQL
 from odoo.tools.translate import LazyTranslate
 
+from ..tools.addresses import normalize_address
 from ..tools.processing import check_client_values, is_processing, processing
 from ..tools.texts import Translator, in_all_languages, write_text
 
@@ -194,7 +195,7 @@ class SerialCorrespondenceRecipient(models.Model):
         # strict: False unless the text holds exactly one address (as
         # email_split would count it)
         normalized = {
-            recipient: email_normalize(recipient.partner_id.email or "", strict=True)
+            recipient: normalize_address(recipient.partner_id.email)
             for recipient in self
         }
         blacklisted = set()

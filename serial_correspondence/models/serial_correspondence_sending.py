@@ -107,15 +107,12 @@ class SerialCorrespondence(models.Model):
         self._start_send_run()
         return True
 
-    def _check_ready_to_send(self):
+    def _check_content_and_sender(self, missing_message):
+        """Subject, template (for contacts) and a valid sender, before any
+        e-mail goes out; ``missing_message(missing)``: the error for what
+        is missing."""
         if missing := self._missing_to_start():
-            raise UserError(
-                _(
-                    "Before sending, give %(name)s %(missing)s.",
-                    name=self.display_name,
-                    missing=missing,
-                )
-            )
+            raise UserError(missing_message(missing))
         self._check_template_model(self.template_id.ids)
         if not email_normalize(self.email_from or ""):
             raise UserError(
@@ -124,6 +121,15 @@ class SerialCorrespondence(models.Model):
                     sender=self.email_from or "",
                 )
             )
+
+    def _check_ready_to_send(self):
+        self._check_content_and_sender(
+            lambda missing: _(
+                "Before sending, give %(name)s %(missing)s.",
+                name=self.display_name,
+                missing=missing,
+            )
+        )
         sample = (
             self.env["serial.correspondence.recipient"]
             .search([("correspondence_id", "=", self.id)], limit=1)
@@ -336,6 +342,12 @@ class SerialCorrespondence(models.Model):
             footer, unsubscribe_headers = self._unsubscribe_parts(partner)
             body = Markup(body or "") + footer
             headers.update(unsubscribe_headers)
+        # with tracking (opt-in): pixel and short links in the e-mail only;
+        # the contact's history keeps the e-mail without them
+        history_body = ""
+        if self.tracking_enabled:
+            history_body = str(body or "")
+            body = self._tracked_body(recipient.id, body)
         return OutgoingEmail(
             recipient_id=recipient.id,
             partner_id=partner.id,
@@ -345,6 +357,7 @@ class SerialCorrespondence(models.Model):
             subject=subject,
             body=str(body or ""),
             headers={key: value for key, value in headers.items() if value},
+            history_body=history_body,
         )
 
     def _email_attachments(self):
@@ -353,9 +366,15 @@ class SerialCorrespondence(models.Model):
         return self.template_id.attachment_ids
 
     def _history_body(self, body):
-        """The e-mail's copy for the contact's history, sanitized exactly as
-        the ORM sanitizes ``mail.message.body`` (the copy is inserted with
-        SQL, past the ORM)."""
+        """The e-mail's copy for the contact's history, sanitized
+        (``_sanitized_body``), below a line that links to this correspondence
+        (``_history_link``)."""
+        return self._sanitized_body(str(self._history_link()) + str(body or ""))
+
+    def _sanitized_body(self, body):
+        """``body`` sanitized exactly as the ORM sanitizes
+        ``mail.message.body`` (the history copy is inserted with SQL, past
+        the ORM; the preview shows what it keeps)."""
         Message = self.env["mail.message"]
         return str(Message._fields["body"].convert_to_cache(body or "", Message) or "")
 

@@ -73,22 +73,13 @@ class SerialCorrespondence(models.Model):
                 )
             )
         addresses = self._test_email_addresses(email_to)
-        if missing := self._missing_to_start():
-            raise UserError(
-                _(
-                    "Before sending a test e-mail, give %(name)s %(missing)s.",
-                    name=self.display_name,
-                    missing=missing,
-                )
+        self._check_content_and_sender(
+            lambda missing: _(
+                "Before sending a test e-mail, give %(name)s %(missing)s.",
+                name=self.display_name,
+                missing=missing,
             )
-        self._check_template_model(self.template_id.ids)
-        if not email_normalize(self.email_from or ""):
-            raise UserError(
-                _(
-                    "The sender '%(sender)s' is not a valid e-mail address.",
-                    sender=self.email_from or "",
-                )
-            )
+        )
         partner = self._test_email_partner(recipient_id)
         rendered, failures = self._render_messages(partner)
         if failures:

@@ -27,3 +27,6 @@ from . import test_preview_test_email
 from . import test_schedule_stop
 from . import test_letter_appendix
 from . import test_ui_sending
+from . import test_statistics
+from . import test_bounces
+from . import test_tracking

@@ -364,3 +364,32 @@ class TestCheckRecipients(LetterDataMixin, SerialCorrespondenceCase):
                     raise_on_forbidden_code_for_model="res.partner",
                 )
         self.assertIsInstance(caught.exception, (PermissionError, QWebException))
+
+    def test_batch_rendering_makes_local_links_absolute_as_odoo_does(self):
+        """The base URL read once per batch (``models/mail_render_mixin.py``)
+        gives every contact the text Odoo's own rendering gives."""
+        self.env["ir.config_parameter"].sudo().set_param(
+            "web.base.url", "https://verein.example.org"
+        )
+        template = self.env["mail.template"].create(
+            {
+                "name": "Links",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "subject": "Hallo {{ object.name }}",
+                "body_html": "<p><t t-out='object.name'/>: "
+                "<a href='/event/7'>Programm</a> <img src='/web/image/1'/></p>",
+            }
+        )
+        record = self.ready_email()
+        record.template_id = template
+        partners = self.allowed | self.blacklisted
+        odoo_bodies = template._render_field(
+            "body_html", partners.ids, compute_lang=True
+        )
+        ours = record._render_messages_batch(partners)
+        for partner in partners:
+            with self.subTest(partner=partner.name):
+                body = ours[partner.id][1]
+                self.assertEqual(body, odoo_bodies[partner.id])
+                self.assertIn('href="https://verein.example.org/event/7"', body)
+                self.assertIn(partner.name, body)

@@ -47,6 +47,8 @@ The attacks, one test each (names say what is proved):
     internal letter parts.
 11. The same plain user's normal serial e-mail and serial letter still work
     end to end over JSON-RPC.
+12. The open pixel and the tracked links of an e-mail sent with tracking
+    record nothing with a tampered token or another recipient's.
 """
 
 import base64
@@ -1031,6 +1033,13 @@ class TestE2ESecurity(BaseCase):
             "checked_at": "2020-01-01 00:00:00",
             "stop_requested": True,
             "waiting_for_schedule": True,
+            "bounced_count": 9,
+            "opened_count": 9,
+            "clicked_count": 9,
+            "replied_count": 9,
+            "storm_braked": True,
+            "storm_brake_requested": True,
+            "storm_counted_since": "2020-01-01 00:00:00",
         }
 
     def test_processing_fields_are_refused_on_create(self):
@@ -1076,6 +1085,10 @@ class TestE2ESecurity(BaseCase):
             "letter_page_count": 3,
             "check_state": "ok",
             "check_reason": "Gefälscht",
+            "bounce_type": "hard",
+            "opened_at": "2020-01-01 00:00:00",
+            "clicked_at": "2020-01-01 00:00:00",
+            "replied_at": "2020-01-01 00:00:00",
         }
 
     def test_recipient_processing_fields_are_refused_on_create(self):
@@ -1889,3 +1902,80 @@ class TestE2ESecurity(BaseCase):
         self.assertEqual(document[5], "application/pdf")
         self.assertEqual(document[6:8], ("serial.correspondence", correspondence_id))
         self.assertGreater(document[4], 1000)
+
+    # ------------------------------------------------------------------
+    # 12. tracking links (opens and clicks, opt-in)
+    # ------------------------------------------------------------------
+
+    def test_tracking_links_with_a_forged_token_record_nothing(self):
+        template = self.server.rpc(
+            "mail.template",
+            "create",
+            {
+                "name": f"Verfolgt {self.marker}",
+                "model_id": self._model_id("res.partner"),
+                "body_html": '<p>Hallo <t t-out="object.name"/>: '
+                '<a href="https://shop.example.com/angebot">Angebot</a></p>',
+            },
+        )
+        correspondence_id = self._sent(
+            partners=[self.anna, self.bruno],
+            template_id=template,
+            tracking_enabled=True,
+        )
+        recipients = self._recipients(correspondence_id)
+        anna_id, bruno_id = recipients[self.anna][0], recipients[self.bruno][0]
+        links = {}
+        for address, message in self._messages_with(self.marker):
+            body = message.get_body(preferencelist=("html",)).get_content()
+            pixel = re.search(r'<img src="([^"]*/blank\.gif)"', body).group(1)
+            click = re.search(r'href="([^"]*/r/[^"]*/sc/[^"]*)"', body).group(1)
+            links[address] = (pixel, click)
+        anna = links["anna@sicher.example.com"]
+        bruno = links["bruno@sicher.example.com"]
+
+        def token(link):
+            return re.search(r"/([0-9a-f]{64})(?:/|$)", link).group(1)
+
+        forged = []
+        for link, other in zip(anna, bruno, strict=True):
+            real = token(link)
+            forged += [
+                link.replace(real, real[:-1] + flip(real[-1])),
+                link.replace(real, flip(real[0]) + real[1:]),
+                link.replace(real, "x"),
+                # Bruno's token on Anna's link, Anna's token with Bruno's id
+                link.replace(real, token(other)),
+                link.replace(f"/{anna_id}/", f"/{bruno_id}/"),
+            ]
+        clicks = self.server.sql_value("SELECT count(*) FROM link_tracker_click")
+
+        def tracked():
+            return self.server.sql(
+                "SELECT id FROM serial_correspondence_recipient"
+                " WHERE correspondence_id = %s"
+                " AND (opened_at IS NOT NULL OR clicked_at IS NOT NULL)",
+                [correspondence_id],
+            )
+
+        for link in forged:
+            with self.subTest(link=link):
+                response = requests.get(
+                    self._local(link), timeout=60, allow_redirects=False
+                )
+                # answered as a real one is: nothing tells a forged token
+                if link.endswith("blank.gif"):
+                    self.assertEqual(response.status_code, 200)
+                    self.assertEqual(response.headers["Content-Type"], "image/gif")
+                else:
+                    self.assertEqual(response.status_code, 301)
+                    self.assertEqual(
+                        response.headers["Location"], "https://shop.example.com/angebot"
+                    )
+        self.assertEqual(tracked(), [])
+        self.assertEqual(
+            self.server.sql_value("SELECT count(*) FROM link_tracker_click"), clicks
+        )
+        # the real pixel still records, and only its recipient's open
+        requests.get(self._local(anna[0]), timeout=60).raise_for_status()
+        self.assertEqual(tracked(), [(anna_id,)])

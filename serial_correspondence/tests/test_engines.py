@@ -12,8 +12,9 @@ import tempfile
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
+from odoo.tools import email_normalize
 
-from ..tools import label_sheets, letter_pdf, workflow
+from ..tools import addresses, label_sheets, letter_pdf, workflow
 from ..tools.label_sheets import LABEL_SHEET_SELECTION, LABEL_SHEETS
 from .letter_common import pdf_pages, pdf_words
 
@@ -26,7 +27,7 @@ class TestEnginesPlainPython(BaseCase):
     """The engines import no model: they run in a shell, a job or a test."""
 
     def test_engines_import_no_model(self):
-        for name in ("workflow.py", "letter_pdf.py", "label_sheets.py"):
+        for name in ("workflow.py", "letter_pdf.py", "label_sheets.py", "addresses.py"):
             tree = ast.parse((TOOLS / name).read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom):
@@ -465,3 +466,69 @@ class TestEnginesLetterPdf(BaseCase):
     def test_failed_printing_raises(self):
         with self.assertRaises(letter_pdf.PdfRenderingError):
             letter_pdf.html_to_pdf(document(page("x")), MARGINS_MM, timeout=0.001)
+
+
+@tagged("post_install", "-at_install")
+class TestEnginesAddresses(BaseCase):
+    """``normalize_address`` gives what ``email_normalize(strict=True)``
+    gives, for plain addresses (its fast path) and every other text."""
+
+    SAMPLES = (
+        "anna@example.com",
+        "Anna.Berg@Example.COM",
+        "anna+news@mail.example.co.uk",
+        "a_b%c-d@sub-domain.example.de",
+        "x@localhost",
+        "anna@example",
+        ".anna@example.com",
+        "anna.@example.com",
+        "an..na@example.com",
+        "anna@.example.com",
+        "anna@example..com",
+        "anna@example.com.",
+        "@example.com",
+        "anna@",
+        "anna",
+        "",
+        " anna@example.com",
+        "anna@example.com ",
+        "Anna <anna@example.com>",
+        '"Berg, Anna" <anna@example.com>',
+        "anna@example.com, bert@example.com",
+        "anna@example.com;bert@example.com",
+        "anna @example.com",
+        "anna@exa mple.com",
+        "anna@example.com (Anna)",
+        "jürgen@example.de",
+        "anna@exämple.de",
+        "ANNA@EXAMPLE.COM\n",
+        "anna@@example.com",
+        "a@b@example.com",
+        "anna@[127.0.0.1]",
+        "o'brien@example.ie",
+        "anna#1@example.com",
+    )
+
+    def test_same_as_email_normalize(self):
+        for text in self.SAMPLES:
+            with self.subTest(text=text):
+                self.assertEqual(
+                    addresses.normalize_address(text),
+                    email_normalize(text, strict=True),
+                )
+        self.assertEqual(addresses.normalize_address(None), False)
+        self.assertEqual(addresses.normalize_address(False), False)
+
+    def test_fast_path_only_for_plain_addresses(self):
+        plain = addresses.PLAIN_ADDRESS.fullmatch
+        self.assertTrue(plain("Anna.Berg@Example.COM"))
+        for text in (
+            "Anna <anna@example.com>",
+            "anna@example",
+            "jürgen@example.de",
+            "a@b.c, d@e.f",
+            " anna@example.com",
+            "an..na@example.com",
+        ):
+            with self.subTest(text=text):
+                self.assertFalse(plain(text))

@@ -84,6 +84,8 @@ class TestPreview(PreviewCase):
         self.assertFalse(wizard.preview_error)
         self.assertEqual(wizard.preview_subject, f"Hallo {first.partner_id.name}")
         self.assertIn(f"Hallo {first.partner_id.name}, viele", wizard.preview_body)
+        # the e-mail as the contact gets it: not the history copy's link line
+        self.assertNotIn("/odoo/serial.correspondence/", str(wizard.preview_body))
         other = record.recipient_ids.sorted("id")[5]
         wizard.recipient_id = other
         self.assertEqual(wizard.preview_subject, f"Hallo {other.partner_id.name}")

@@ -190,6 +190,13 @@ class TestSecurityRules(SerialCorrespondenceCase):
             "checked_at": "2026-01-01 00:00:00",
             "stop_requested": True,
             "waiting_for_schedule": True,
+            "bounced_count": 3,
+            "opened_count": 3,
+            "clicked_count": 3,
+            "replied_count": 3,
+            "storm_braked": True,
+            "storm_brake_requested": True,
+            "storm_counted_since": "2026-01-01 00:00:00",
         }
         self.assertLessEqual(
             set(record._processing_fields()) - {"letter_part_ids"}, set(values)
@@ -217,6 +224,10 @@ class TestSecurityRules(SerialCorrespondenceCase):
             "kind": "email",
             "check_state": "ok",
             "check_reason": "x",
+            "bounce_type": "hard",
+            "opened_at": "2026-01-01 00:00:00",
+            "clicked_at": "2026-01-01 00:00:00",
+            "replied_at": "2026-01-01 00:00:00",
         }
         self.assertLessEqual(set(recipient._processing_fields()), set(recipient_values))
         Recipient = self.env["serial.correspondence.recipient"].with_user(self.user)

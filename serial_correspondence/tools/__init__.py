@@ -7,6 +7,7 @@ database (``tests/test_engines.py``). No module here imports a model.
 - :mod:`.letter_pdf`: HTML to PDF with wkhtmltopdf, offline HTML, page
   numbers, one PDF from many
 - :mod:`.label_sheets`: the label sheets, geometry and selection in one table
+- :mod:`.addresses`: one e-mail address normalized as Odoo does, fast
 - :mod:`.domain_literal`, :mod:`.processing`, :mod:`.texts`: helpers of the
   models
 """

@@ -24,7 +24,9 @@ their domain's limit, and whether it must stop ("Stop": the correspondence's
 ``stop_requested``, or a newer ``send_run``). That is read from the database,
 never from memory (several Odoo servers run the jobs): before each batch,
 and with every claim, whose statement claims nobody once a stop is asked
-for; the e-mail under way is finished and its outcome recorded. The budget
+for; the e-mail under way is finished and its outcome recorded. The storm
+brake pulled by the mail gateway (``storm_brake_requested``) stops it the
+same way. The budget
 itself is counted and reserved under a database lock by
 ``serial.correspondence.send.log`` (several Odoo servers share it).
 """
@@ -71,8 +73,9 @@ class SendRun:
         self.delivery = delivery
         self.sent = 0
         # None, or why the run stops: "requested" (the user stopped it; this
-        # run records the outcome) or "superseded" (a newer run, or the
-        # workflow, has taken over: this run just ends)
+        # run records the outcome), "braked" (the storm brake: too many soft
+        # bounces) or "superseded" (a newer run, or the workflow, has taken
+        # over: this run just ends)
         self.stopped = None
         self.run_number = correspondence.send_run
         self.skipped = set()
@@ -106,8 +109,8 @@ class SendRun:
         """Read from the database whether this run must stop; True if so."""
         self.cr.execute(
             SQL(
-                "SELECT send_run, stop_requested FROM serial_correspondence "
-                "WHERE id = %s",
+                "SELECT send_run, stop_requested, storm_brake_requested "
+                "FROM serial_correspondence WHERE id = %s",
                 self.correspondence.id,
             )
         )
@@ -116,6 +119,8 @@ class SendRun:
             self.stopped = "superseded"
         elif row[1]:
             self.stopped = "requested"
+        elif row[2]:
+            self.stopped = "braked"
         return self.stopped is not None
 
     def skip(self, recipient_id, resume_at):
@@ -148,8 +153,11 @@ class SendRun:
         try:
             delivery.hand_over(email)
             # while the server takes the message in: its copy for the
-            # contact's history, and the next message
-            email.history_body = self.correspondence._history_body(email.body)
+            # contact's history (without the tracking only the e-mail itself
+            # has: ``history_body`` when set), and the next message
+            email.history_body = self.correspondence._history_body(
+                email.history_body or email.body
+            )
             if following is not None:
                 delivery.prepare(following, quiet=True)
             delivery.finish(email)
@@ -261,7 +269,7 @@ class SendRun:
 
     def _claim_sql(self, email):
         """The claim: the mark that the recipient's delivery has started;
-        nobody is claimed once this run is to stop."""
+        nobody is claimed once this run is to stop (or to brake)."""
         return SQL(
             """
             UPDATE serial_correspondence_recipient
@@ -272,6 +280,7 @@ class SendRun:
                    SELECT 1 FROM serial_correspondence
                     WHERE id = %(correspondence)s AND send_run = %(run)s
                       AND stop_requested IS NOT TRUE
+                      AND storm_brake_requested IS NOT TRUE
                )
             RETURNING id
             """,
@@ -317,7 +326,7 @@ class SendRun:
                      reply_to_force_new, date,
                      create_uid, create_date, write_uid, write_date)
                 SELECT 'res.partner', %(partner)s, %(name)s, 'email_outgoing',
-                       %(subtype)s, %(author)s, %(email_from)s, %(email_from)s,
+                       %(subtype)s, %(author)s, %(email_from)s, %(reply_to)s,
                        %(subject)s, %(body)s, %(message_id)s, %(server)s,
                        FALSE, FALSE, FALSE, %(at)s,
                        %(uid)s, %(at)s, %(uid)s, %(at)s
@@ -349,6 +358,7 @@ class SendRun:
             subtype=self.subtype_id,
             author=self.author_id,
             email_from=delivery.email_from,
+            reply_to=delivery.reply_to,
             subject=email.subject,
             body=email.history_body,
             attachments=delivery.attachment_ids,

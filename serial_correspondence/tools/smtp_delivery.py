@@ -90,6 +90,11 @@ class SmtpDelivery:
         self.headers = {}
         if company.bounce_email:
             self.headers["Return-Path"] = company.bounce_email
+        # replies go where Odoo sends the replies to its mails on a record
+        # without an alias of its own: the company's catchall, from which the
+        # mail gateway files them on the contact (In-Reply-To); without a
+        # catchall, to the sender
+        self.reply_to = company.catchall_formatted or email_from
         self.mail_server = mail_server
         self.defaults = (
             mail_server._get_default_bounce_address(),
@@ -122,6 +127,7 @@ class SmtpDelivery:
         message = self.mail_server.build_email(
             email_from=self.email_from,
             email_to=[email.email_to],
+            reply_to=self.reply_to,
             subject=email.subject,
             body=email.body,
             body_alternative=html2plaintext(email.body),

@@ -27,7 +27,8 @@ TRANSITIONS = {
         "sent_incomplete": "in_progress",
         "send_failed": "in_progress",
     },
-    # the sending limits are used up / allow more again (e-mail only)
+    # the sending limits are used up, or the storm brake holds sending /
+    # sending goes on (by itself, or "Continue sending") (e-mail only)
     "throttle": {"in_progress": "waiting"},
     "resume": {"waiting": "in_progress"},
     # outcomes of processing

@@ -80,7 +80,7 @@ class SerialCorrespondencePreview(models.TransientModel):
                 wizard.preview_body = wizard._letter_preview(recipient, subject, body)
             else:
                 # sanitized as the contact's copy of the e-mail is
-                wizard.preview_body = correspondence._history_body(body)
+                wizard.preview_body = correspondence._sanitized_body(body)
 
     def _letter_preview(self, recipient, subject, body):
         """The letter page as it prints (``_letters_html``), for
