@@ -63,6 +63,9 @@ class ResPartner(models.Model):
             parent_id
             and msg_values.get("message_type") == "email"
             and not _AUTOMATIC.get()
+            # a reply comes in through the mail gateway, which runs as an
+            # administrator; a user posting an "email" over RPC counts nothing
+            and self.env.is_system()
         ):
             self.env["serial.correspondence.recipient"]._record_reply(parent_id)
         return result

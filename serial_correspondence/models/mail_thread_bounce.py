@@ -31,6 +31,11 @@ class MailThread(models.AbstractModel):
 
     @api.model
     def _routing_handle_bounce(self, email_message, message_dict):
+        if not self.env.is_system():
+            # the mail gateway runs as an administrator (fetchmail's cron, the
+            # mailgate script); a user calling message_process over RPC with a
+            # forged report marks nobody bounced (Odoo's own handling runs)
+            return super()._routing_handle_bounce(email_message, message_dict)
         recipients = self.env["serial.correspondence.recipient"]._find_bounced(
             message_dict.get("bounced_msg_ids"), message_dict.get("bounced_message")
         )

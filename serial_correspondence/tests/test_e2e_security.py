@@ -1979,3 +1979,53 @@ class TestE2ESecurity(BaseCase):
         # the real pixel still records, and only its recipient's open
         requests.get(self._local(anna[0]), timeout=60).raise_for_status()
         self.assertEqual(tracked(), [(anna_id,)])
+
+    def test_forged_bounce_or_reply_over_rpc_marks_nobody(self):
+        """message_process and message_post are callable over JSON-RPC: a
+        plain user feeding a forged delivery report, or posting an "email"
+        answering the copy of a serial e-mail, neither bounces nor counts a
+        reply (the mail gateway runs as an administrator)."""
+        correspondence_id = self._sent(partners=[self.anna])
+        recipient_id = self._recipients(correspondence_id)[self.anna][0]
+        [(message_id, message_ref)] = self.server.sql(
+            "SELECT m.id, m.message_id FROM serial_correspondence_recipient r"
+            " JOIN mail_message m ON m.id = r.message_id WHERE r.id = %s",
+            [recipient_id],
+        )
+        report = (
+            "From: MAILER-DAEMON@mx.example.net\r\n"
+            "To: bounce@sicher.example.com\r\n"
+            "Subject: Undelivered Mail Returned to Sender\r\n"
+            f"Message-Id: <forged-{self.marker}@mx.example.net>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status;"
+            ' boundary="b"\r\n\r\n'
+            "--b\r\nContent-Type: text/plain\r\n\r\nUser unknown\r\n"
+            "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            "Final-Recipient: rfc822; anna@sicher.example.com\r\n"
+            "Action: failed\r\nStatus: 5.1.1\r\n"
+            "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
+            "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"Message-Id: {message_ref}\r\n"
+            "To: anna@sicher.example.com\r\n"
+            "--b--\r\n"
+        )
+        # whether Odoo routes it or refuses it, our bookkeeping stays put
+        self.plain.call("mail.thread", "message_process", False, report)
+        self.plain.call(
+            "res.partner",
+            "message_post",
+            [self.anna],
+            body="Ja, gern.",
+            message_type="email",
+            parent_id=message_id,
+        )
+        self.assertEqual(
+            self.server.sql(
+                "SELECT state, bounce_type, replied_at"
+                " FROM serial_correspondence_recipient WHERE id = %s",
+                [recipient_id],
+            ),
+            [("sent", None, None)],
+        )
