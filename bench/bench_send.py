@@ -397,6 +397,13 @@ def warm_up_workers(server) -> None:
             )
 
 
+# the tracking-on run (--tracking) sends the same body with two links, which it
+# rewrites into tracked links, plus the open pixel
+LINKS_HTML = """<p>Unsere neuen Zeiten: <a href="https://www.example.com/service">Service</a>,
+alle Unterlagen: <a href="https://www.example.com/unterlagen">online</a>.</p>"""
+TRACKING_MARKERS = ("/serial_correspondence/track/", "/sc/")
+
+
 def setup_records(server, args) -> dict:
     """ir.mail_server on the sink and the mail.template (set-up, once)."""
     rpc = server.rpc
@@ -427,7 +434,17 @@ def setup_records(server, args) -> dict:
         raise RuntimeError(
             f"the template body lost its placeholder: {template['body_html'][:300]}"
         )
-    return {"template_id": template_id}
+    links_template_id = rpc(
+        "mail.template",
+        "create",
+        {
+            "name": "Bench information letter with links",
+            "model_id": model_id,
+            "subject": SUBJECT_TEMPLATE,
+            "body_html": BODY_HTML + LINKS_HTML,
+        },
+    )
+    return {"template_id": template_id, "links_template_id": links_template_id}
 
 
 # ----------------------------------------------------------------------
@@ -435,7 +452,9 @@ def setup_records(server, args) -> dict:
 # ----------------------------------------------------------------------
 
 
-def create_correspondence(server, cr, domain: list, template_id: int, timeout: float):
+def create_correspondence(
+    server, cr, domain: list, template_id: int, timeout: float, tracking=False
+):
     correspondence_id = server.rpc(
         "serial.correspondence",
         "create",
@@ -446,6 +465,7 @@ def create_correspondence(server, cr, domain: list, template_id: int, timeout: f
             "template_id": template_id,
             "email_from": SENDER,
             "partner_domain": repr(domain),
+            "tracking_enabled": tracking,
         },
     )
     wait_state(cr, correspondence_id, ("ready",), timeout, POLL_INTERVAL)
@@ -461,28 +481,42 @@ def committed_transactions(cr, db: str) -> int:
     return count
 
 
-def run_ours(args, database, sink, names: dict[str, str], setup: dict, checks: Checks):
-    result = Result("ours (serial_correspondence)")
-    server = send_server(args, database, "ours")
+def run_ours(
+    args,
+    database,
+    sink,
+    names: dict[str, str],
+    setup: dict,
+    checks: Checks,
+    tracking=False,
+):
+    """Ours; with ``tracking``, open/click tracking on and the body with links."""
+    label = "ours, tracking on" if tracking else "ours"
+    result = Result(
+        "ours, tracking on (2 links)" if tracking else "ours (serial_correspondence)"
+    )
+    template_id = setup["links_template_id" if tracking else "template_id"]
+    server = send_server(args, database, label)
     try:
         rpc = server.rpc
         warm_up_workers(server)
         cr = db_cursor(args, autocommit=False)  # see wait_state
 
-        log(f"ours: warm-up, a serial e-mail to {WARMUP_CONTACTS} other contacts")
+        log(f"{label}: warm-up, a serial e-mail to {WARMUP_CONTACTS} other contacts")
         warmup_id = create_correspondence(
             server,
             cr,
             email_domain_filter(WARMUP_DOMAIN),
-            setup["template_id"],
+            template_id,
             args.timeout,
+            tracking=tracking,
         )
         rpc("serial.correspondence", "action_send", [warmup_id])
         wait_state(cr, warmup_id, DONE_STATES, args.timeout, POLL_INTERVAL)
         sink.clear()
 
         log(
-            f"ours: creating the serial e-mail to {len(names)} contacts, "
+            f"{label}: creating the serial e-mail to {len(names)} contacts, "
             "waiting for 'ready'"
         )
         start = time.perf_counter()
@@ -490,17 +524,18 @@ def run_ours(args, database, sink, names: dict[str, str], setup: dict, checks: C
             server,
             cr,
             email_domain_filter(EMAIL_DOMAIN),
-            setup["template_id"],
+            template_id,
             args.timeout,
+            tracking=tracking,
         )
-        log(f"ours: ready after {time.perf_counter() - start:.1f} s (not measured)")
+        log(f"{label}: ready after {time.perf_counter() - start:.1f} s (not measured)")
         commits_before = committed_transactions(cr, args.db)
 
         sampler = Sampler(server.process.pid)
         sampler.start()
         meter = CpuMeter(args.db, server.process.pid)
         meter.start()
-        log("ours: action_send over XML-RPC")
+        log(f"{label}: action_send over XML-RPC")
         start = time.perf_counter()
         watcher = SinkWatcher(sink, len(names), start)
         watcher.start()
@@ -517,14 +552,26 @@ def run_ours(args, database, sink, names: dict[str, str], setup: dict, checks: C
         time.sleep(1.5)  # PostgreSQL publishes a backend's statistics within 1 s
         commits_after = committed_transactions(cr, args.db)
         log(
-            f"ours: {watcher.count} in the sink after {fmt(delivered, '.2f')} s, "
+            f"{label}: {watcher.count} in the sink after {fmt(delivered, '.2f')} s, "
             f"state {state!r} after {done_seconds:.2f} s"
         )
         time.sleep(1.0)  # anything more would arrive now
 
-        checks.expect(state == "done_auto", f"ours: state done_auto (got {state!r})")
-        checks.expect(delivered is not None, "ours: the sink reached the target")
-        size = verify_deliveries(sink, names, checks, "ours")
+        checks.expect(state == "done_auto", f"{label}: state done_auto (got {state!r})")
+        checks.expect(delivered is not None, f"{label}: the sink reached the target")
+        size = verify_deliveries(sink, names, checks, label)
+        if tracking:
+            untracked = sum(
+                not all(
+                    marker.encode() in path.read_bytes() for marker in TRACKING_MARKERS
+                )
+                for path in sink.paths()
+            )
+            checks.expect(
+                not untracked,
+                f"{label}: every e-mail has the open pixel and tracked links "
+                f"({untracked} without)",
+            )
         cr.execute(
             "SELECT state, count(*) FROM serial_correspondence_recipient"
             " WHERE correspondence_id = %s GROUP BY state",
@@ -532,7 +579,7 @@ def run_ours(args, database, sink, names: dict[str, str], setup: dict, checks: C
         )
         by_state = dict(cr.fetchall())
         checks.expect(
-            by_state == {"sent": len(names)}, f"ours: recipients by state {by_state}"
+            by_state == {"sent": len(names)}, f"{label}: recipients by state {by_state}"
         )
         cr.execute(
             """
@@ -545,7 +592,7 @@ def run_ours(args, database, sink, names: dict[str, str], setup: dict, checks: C
             (f"serial_correspondence_send-{correspondence_id}-%",),
         )
         jobs, failed, exec_sum, worker_pids, pickup = cr.fetchone()
-        checks.expect(not failed, f"ours: no failed send job ({failed} failed)")
+        checks.expect(not failed, f"{label}: no failed send job ({failed} failed)")
         cr.connection.close()
 
         result.seconds = delivered
@@ -981,6 +1028,18 @@ def print_report(args, results: dict[str, Result], counts: dict[str, list]) -> N
                 f"worker peak {fmt(ours.peak_mb, '.0f')} MB < {GOAL_PEAK_MB:.0f} MB",
             )
         )
+    tracked = results.get("ours_tracking")
+    if ours and ours.per_second and tracked and tracked.per_second:
+        print(
+            f"tracking on (pixel + 2 tracked links) vs off: "
+            f"{tracked.per_second:.1f} vs {ours.per_second:.1f} mails/s "
+            f"({100 * (ours.per_second / tracked.per_second - 1):+.0f} % time)"
+            + (
+                f", {tracked.cpu_ms - ours.cpu_ms:+.1f} CPU ms per mail"
+                if tracked.cpu_ms and ours.cpu_ms
+                else ""
+            )
+        )
     print_verdict(verdicts)
 
 
@@ -989,7 +1048,7 @@ def print_report(args, results: dict[str, Result], counts: dict[str, list]) -> N
 # ----------------------------------------------------------------------
 
 
-METHODS = ("ours", "mass_mailing", "plain")
+METHODS = ("ours", "ours_tracking", "mass_mailing", "plain")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1041,6 +1100,11 @@ def main(argv: list[str] | None = None) -> int:
         if "ours" in args.only:
             sink.clear()
             results["ours"] = run_ours(args, database, sink, names, setup, checks)
+        if "ours_tracking" in args.only:
+            sink.clear()
+            results["ours_tracking"] = run_ours(
+                args, database, sink, names, setup, checks, tracking=True
+            )
         if "mass_mailing" in args.only:
             sink.clear()
             results["mass_mailing"] = run_mass_mailing(

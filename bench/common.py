@@ -434,7 +434,9 @@ class Checks:
         return 0
 
 
-def print_notes(results, prefix=lambda result: result.method.split()[0]) -> None:
+def print_notes(
+    results, prefix=lambda result: result.method.split()[0].rstrip(",")
+) -> None:
     for result in results:
         for note in result.notes:
             print(f"  {prefix(result)}: {note}")

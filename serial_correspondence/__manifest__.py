@@ -17,6 +17,7 @@
         "security/ir.model.access.csv",
         "security/serial_correspondence_storm_brake_security.xml",
         "data/queue_job_data.xml",
+        "data/mail_activity_type_data.xml",
         "views/serial_correspondence_tag_views.xml",
         "views/serial_correspondence_recipient_views.xml",
         "views/serial_correspondence_views.xml",

@@ -27,3 +27,6 @@ from . import serial_correspondence_soft_failure
 from . import serial_correspondence_storm_brake
 from . import serial_correspondence_recipient_bounce
 from . import mail_thread_bounce
+from . import queue_job
+from . import mail_template
+from . import base_partner_merge

@@ -62,7 +62,43 @@ class IrAttachment(models.Model):
 
     def unlink(self):
         self._check_not_serial_archived()
+        self._check_not_sent_by_serial_processing()
         return super().unlink()
+
+    def _check_not_sent_by_serial_processing(self):
+        """Refuse to delete a file that a serial correspondence being sent or
+        generated (or waiting to go on) sends with every e-mail or prints
+        after every letter: the recipients still to come would get less
+        than the others."""
+        ids = [id_ for id_ in self.ids if isinstance(id_, int)]
+        if not ids:
+            return
+        busy = (
+            self.env["serial.correspondence"]
+            .sudo()
+            .search(
+                [
+                    ("state", "in", ["in_progress", "waiting"]),
+                    "|",
+                    ("attachment_ids", "in", ids),
+                    ("template_id.attachment_ids", "in", ids),
+                ],
+                limit=1,
+            )
+        )
+        if busy:
+            # named only to whom may read it
+            readable = busy.with_env(self.env)._filtered_access("read")
+            raise UserError(
+                _(
+                    "This file is sent or printed by %(name)s, which is being "
+                    "processed. Stop it first, or wait until it has finished, then "
+                    "delete the file.",
+                    name=busy.display_name
+                    if readable
+                    else _("a serial correspondence you cannot see"),
+                )
+            )
 
     def _check_not_serial_archived(self):
         """Refuse any change to the archived document of a serial letter, for

@@ -33,6 +33,16 @@ def check_sending_limits(env, max_emails, window_minutes, max_per_domain=0):
         )
 
 
+def check_limit_values(env, vals, names):
+    """Refuse counts too large to be stored (the database column holds at
+    most 2,147,483,647) with the same sentence as the constraint, before
+    the database refuses them with a bare error."""
+    for name in names:
+        value = vals.get(name)
+        if isinstance(value, int | float) and value > MAX_EMAILS_PER_WINDOW:
+            check_sending_limits(env, value, 60.0)
+
+
 class IrMailServer(models.Model):
     _inherit = "ir.mail_server"
 
@@ -46,6 +56,16 @@ class IrMailServer(models.Model):
         default=60.0,
         help="Length of the sliding window of this server's limit, in minutes.",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_limit_values(self.env, vals, ["serial_throttle_max_emails"])
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_limit_values(self.env, vals, ["serial_throttle_max_emails"])
+        return super().write(vals)
 
     @api.constrains("serial_throttle_max_emails", "serial_throttle_window_minutes")
     def _check_serial_throttle(self):

@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 
-from .ir_mail_server import check_sending_limits
+from .ir_mail_server import check_limit_values, check_sending_limits
 
 
 class ResConfigSettings(models.TransientModel):
@@ -43,6 +43,16 @@ class ResConfigSettings(models.TransientModel):
         help="The storm brake counts the soft failures of the last this many "
         "minutes; fractions are allowed.",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_limit_values(
+                self.env,
+                vals,
+                ["serial_throttle_max_emails", "serial_throttle_max_per_domain"],
+            )
+        return super().create(vals_list)
 
     @api.constrains(
         "serial_throttle_max_emails",

@@ -1,6 +1,14 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import math
+
 from odoo import _, models
+
+# the address field of the window (DIN 5008 form B, report/serial_letter_
+# templates.xml): 78 mm wide, 27.3 mm high; up to 6 lines in 10 pt, more in
+# 8.5 pt (up to 8). Characters per line: a text in Arial/Liberation Sans
+# averages half its size in width, a little less is assumed
+ADDRESS_FITS = {False: (6, 42), True: (8, 50)}  # small type: (lines, chars)
 
 
 class ResPartner(models.Model):
@@ -20,7 +28,21 @@ class ResPartner(models.Model):
             missing.append(_("city"))
         if not self.country_id:
             missing.append(_("country"))
+        if not (self.name or "").strip() and not (
+            self.parent_id and self.commercial_company_name
+        ):
+            # an address of a company is addressed to the company
+            missing.append(_("name"))
         return missing
+
+    def _serial_letter_address_fits(self, home_country):
+        """Whether the address block fits the address field of the window
+        envelope, the long lines wrapped as they will be; what does not fit
+        would be cut off (and the letter be lost in the post)."""
+        lines = self._serial_letter_address_lines(home_country)
+        max_lines, chars = ADDRESS_FITS[len(lines) > ADDRESS_FITS[False][0]]
+        printed = sum(max(1, math.ceil(len(line) / chars)) for line in lines)
+        return printed <= max_lines
 
     def _serial_letter_address_lines(self, home_country):
         """The lines of the address block of a letter (DIN 5008): company and

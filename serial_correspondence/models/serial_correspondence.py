@@ -2,12 +2,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import contextvars
 import logging
+import re
 
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
+from odoo.tools import html2plaintext
 from odoo.tools.translate import LazyTranslate
 
 from ..tools import workflow
@@ -391,7 +393,24 @@ class SerialCorrespondence(models.Model):
             missing.append(_("a subject"))
         if not self.template_id:
             missing.append(_("a template"))
+        elif self._template_needs_text() and not self._template_has_text():
+            missing.append(_("a template with a text"))
         return _(" and ").join(missing)
+
+    def _template_needs_text(self):
+        """Whether what is made from the template shows its text (address
+        labels show the address only)."""
+        return not (self.kind == workflow.LETTER and self.output == "labels")
+
+    def _template_has_text(self):
+        """Whether the template's body says anything: a text, an image or a
+        dynamic part; not only empty paragraphs and line breaks."""
+        body = self.template_id.body_html or ""
+        if html2plaintext(body).strip():
+            return True
+        return bool(
+            re.search(r"<(img|t|table|hr)\b|\bt-(out|esc|raw|field)=|\{\{|\$\{", body)
+        )
 
     # ------------------------------------------------------------------
     # asking before starting: first the checks, then the question
@@ -555,7 +574,10 @@ class SerialCorrespondence(models.Model):
         that is already queued is not queued twice. The job is remembered
         (``job_uuid``) for the processing status shown on the form."""
         self.ensure_one()
-        delayed = self.with_delay(
+        # the job's company (queue_job's ``company_id``) is the
+        # correspondence's, not the user's current one (see
+        # _job_prepare_context_before_enqueue_keys)
+        delayed = self.with_context(company_id=self.company_id.id).with_delay(
             channel=JOB_CHANNEL,
             eta=eta,
             description=description,
@@ -567,6 +589,108 @@ class SerialCorrespondence(models.Model):
         if uuid:
             self._internal_write({"job_uuid": uuid})
         return job
+
+    @api.model
+    def _job_prepare_context_before_enqueue_keys(self):
+        """The correspondence's company travels with its jobs: queue_job
+        takes it instead of the user's current company, which a user who
+        has left that company since no longer has, so the job still starts
+        and ends cleanly (``_starter_lost_access``)."""
+        return (*super()._job_prepare_context_before_enqueue_keys(), "company_id")
+
+    def _starter_lost_access(self):
+        """Whether the user the job runs as (who started the processing) may
+        no longer work on this correspondence: archived, or no longer in its
+        company. Read with sudo: with the user's own rights the answer would
+        be an access error. The superuser (OdooBot, archived by design)
+        keeps access."""
+        if self.env.is_superuser():
+            return False
+        user = self.env.user  # sudo: a user may read their own record
+        company = self.sudo().company_id
+        return not user.active or company not in user.company_ids
+
+    def _within_starter_companies(self):
+        """The job keeps the companies the user had chosen when they started
+        (``allowed_company_ids``); a company the user has left since would
+        refuse every read. Returns this record with the companies the user
+        still has, or None when nothing changed."""
+        allowed = self.env.context.get("allowed_company_ids")
+        if not allowed or self.env.is_superuser():
+            return None
+        own = set(self.env.user.company_ids.ids)
+        kept = [company_id for company_id in allowed if company_id in own]
+        if len(kept) == len(allowed):
+            return None
+        return self.with_context(allowed_company_ids=kept or self.sudo().company_id.ids)
+
+    def _lost_starter_note(self, starter, what):
+        """The chatter note when ``starter`` lost access while their job
+        waited (``what``: what happened and what to do), to the
+        responsible user when they may still work on it. Sudo: the job's
+        own correspondence, chosen by the code."""
+        responsible = self.user_id
+        notify = responsible.partner_id.browse()
+        if (
+            responsible.active
+            and responsible != starter
+            and self.company_id in responsible.company_ids
+        ):
+            notify = responsible.partner_id
+        self.message_post(
+            body=_(
+                "%(user)s, who started it, is no longer allowed to work on it "
+                "(the user is archived or no longer works for %(company)s), and "
+                "the background jobs run with the rights of who started them. "
+                "%(what)s",
+                what=what,
+                user=starter.name,
+                company=self.company_id.name,
+            ),
+            subtype_xmlid="mail.mt_note",
+            author_id=self.env.ref("base.partner_root").id,
+            partner_ids=notify.ids,
+        )
+
+    def _end_import_of_lost_starter(self, after_partner_id, starter):
+        """The import job of a creator who lost access (``starter``): the
+        contacts are read with the creator's rights, so reading stops; the
+        recipients read so far stay, the correspondence is ready, and the
+        chatter says how many were read. Sudo: the job's own record."""
+        if self.state != "importing" or self.import_cursor != after_partner_id:
+            return _("Nothing to do: these recipients have already been read.")
+        total = self.import_total
+        self._internal_write({"import_total": self.import_done, "job_uuid": False})
+        self._apply_event("import_done")
+        self._lost_starter_note(
+            starter,
+            _(
+                "Reading the recipients stopped: %(done)s of %(total)s contacts "
+                "read. To write to all of them, create a new correspondence.",
+                done=self.import_done,
+                total=total,
+            ),
+        )
+        return _(
+            "Stopped: %(user)s, who created it, is no longer allowed to work on it.",
+            user=starter.name,
+        )
+
+    def _end_letters_of_lost_starter(self, run, starter):
+        """A letter job of a user who lost access (``starter``): generating
+        stops as if the user had stopped it (the document holds the parts
+        printed so far). Sudo: the job's own record."""
+        if self.letter_run != run or self.state != "in_progress":
+            return _("Nothing to do: this generation run is over.")
+        self._stop_generating()
+        self._lost_starter_note(
+            starter, _("Generate the letters again to go on with your rights.")
+        )
+        return _(
+            "Stopped: %(user)s, who started generating, is no longer allowed to "
+            "work on it.",
+            user=starter.name,
+        )
 
     @api.model
     def _import_batch_size(self):
@@ -598,6 +722,12 @@ class SerialCorrespondence(models.Model):
         current does nothing. A contact becomes a recipient at most once.
         """
         self.ensure_one()
+        if self._starter_lost_access():
+            return self.sudo()._end_import_of_lost_starter(
+                after_partner_id, self.env.user
+            )
+        if (narrowed := self._within_starter_companies()) is not None:
+            return narrowed._import_recipients_batch(after_partner_id)
         if self.state != "importing" or self.import_cursor != after_partner_id:
             return _("Nothing to do: these recipients have already been read.")
         batch_size = self._import_batch_size()
@@ -644,7 +774,18 @@ class SerialCorrespondence(models.Model):
         self.ensure_one()
         creator = self.create_uid
         count = self.recipient_count
-        if count == 1:
+        if not count:
+            body = Markup(
+                _(
+                    "No contact matches the contact filter and tags of %(link)s: "
+                    "it has no recipients. Create a new one for other contacts."
+                )
+            ) % {"link": self._get_html_link()}
+            message = _(
+                "No contact matches the contact filter and tags of %(name)s.",
+                name=self.display_name,
+            )
+        elif count == 1:
             body = Markup(_("1 recipient of %(link)s has been read. It is ready.")) % {
                 "link": self._get_html_link()
             }

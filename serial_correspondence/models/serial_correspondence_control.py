@@ -104,6 +104,9 @@ class SerialCorrespondence(models.Model):
                 "waiting",
             ):
                 continue
+            if record.state == "waiting" and not record.resume_at:
+                # nothing continues it by itself (the storm brake): no end
+                continue
             server_id = record._sending_mail_server_id()
             max_emails, window = Log._limits(server_id)[:2]
             if not max_emails or not record.pending_count:

@@ -501,6 +501,10 @@ class SerialCorrespondence(models.Model):
         """Job: evaluate the next pending recipients in sort order until a
         part's worth of letters is created, print them, queue what follows."""
         self.ensure_one()
+        if self._starter_lost_access():
+            return self.sudo()._end_letters_of_lost_starter(run, self.env.user)
+        if (narrowed := self._within_starter_companies()) is not None:
+            return narrowed._generate_letters_part(run, part_number)
         if self.letter_run != run or self.state != "in_progress":
             return _("Nothing to do: this generation run is over.")
         Part = self.env["serial.correspondence.letter.part"].sudo()
@@ -560,6 +564,10 @@ class SerialCorrespondence(models.Model):
         """Job: put the printed parts together into the document and record
         the outcome."""
         self.ensure_one()
+        if self._starter_lost_access():
+            return self.sudo()._end_letters_of_lost_starter(run, self.env.user)
+        if (narrowed := self._within_starter_companies()) is not None:
+            return narrowed._assemble_letter_document(run)
         if self.letter_run != run or self.state != "in_progress":
             return _("Nothing to do: this generation run is over.")
         self._write_letter_document()

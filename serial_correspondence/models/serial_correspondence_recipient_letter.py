@@ -108,6 +108,19 @@ class SerialCorrespondenceRecipient(models.Model):
                 )
             elif partner._serial_letter_address_missing():
                 outcome[recipient] = ("error", self._address_missing_message(partner))
+            elif recipient.correspondence_id.output == "letters" and not (
+                partner._serial_letter_address_fits(
+                    recipient.correspondence_id.company_id.country_id
+                )
+            ):
+                outcome[recipient] = (
+                    "error",
+                    _lt(
+                        "The postal address does not fit the address window of "
+                        "the envelope (at most 8 short lines): shorten the "
+                        "contact's address lines."
+                    ),
+                )
         return self._in_all_languages(outcome)
 
     @api.model

@@ -15,11 +15,14 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.settings import setting
+from .ir_mail_server import MAX_EMAILS_PER_WINDOW, MAX_WINDOW_MINUTES
 
 # the advisory lock all senders take to count and reserve budget
 BUDGET_LOCK = 0x5C0B0D
 # rows older than this are no longer needed by any window
 LOG_RETENTION = datetime.timedelta(days=8)
+# the window of Settings when none is set
+DEFAULT_WINDOW_MINUTES = 60.0
 
 
 class SerialCorrespondenceSendLog(models.Model):
@@ -63,7 +66,7 @@ class SerialCorrespondenceSendLog(models.Model):
 
     @api.model
     def _param_int(self, name):
-        return int(self._param_float(name))
+        return int(min(self._param_float(name), MAX_EMAILS_PER_WINDOW))
 
     @api.model
     def _param_float(self, name):
@@ -180,6 +183,14 @@ class SerialCorrespondenceSendLog(models.Model):
 
 
 def _window(minutes):
-    """The window as a timedelta (at least one second)."""
-    seconds = max(float(minutes or 0) * 60.0, 1.0)
+    """The window as a timedelta (at least one second, at most a week).
+
+    Settings refuse a window of 0 or less, or of more than a week, with a
+    limit; a value typed into the system parameters past them (or none)
+    counts as the default window of Settings, one over a week as a week: a
+    limit never falls away because of its window."""
+    minutes = float(minutes or 0)
+    if not (math.isfinite(minutes) and minutes > 0):
+        minutes = DEFAULT_WINDOW_MINUTES
+    seconds = max(min(minutes, MAX_WINDOW_MINUTES) * 60.0, 1.0)
     return datetime.timedelta(seconds=math.ceil(seconds * 1000) / 1000)

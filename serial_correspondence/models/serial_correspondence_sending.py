@@ -19,6 +19,7 @@ connection ends).
 import datetime
 import logging
 import math
+import re
 
 import psycopg2
 from markupsafe import Markup
@@ -50,6 +51,31 @@ SEND_LOCK_NAMESPACE = 0x5C05E
 # after each further one, up to the maximum
 DEFAULT_RETRY_DELAY = 60
 MAX_RETRY_DELAY = 3600
+LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")
+
+
+def one_line(text):
+    """``text`` for a header such as the subject: line breaks (a template,
+    a contact's name or a typed subject may hold them) become spaces, so
+    that no text can start a header of its own."""
+    return LINE_BREAKS.sub(" ", text or "")
+
+
+def _valid_sender(sender):
+    """Whether ``sender`` is one e-mail address, with or without a display
+    name, on one line (a line break would start a header of its own)."""
+    if not sender or "\r" in sender or "\n" in sender:
+        return False
+    address = email_normalize(sender)
+    local, _at, domain = (address or "").rpartition("@")
+    if not (local and domain and "@" not in local):
+        return False
+    # the whole address as written, not the end of something longer
+    # ("a@b@example.com"): inside the angle brackets, or the whole text
+    written = sender
+    if "<" in sender:
+        written = sender[sender.rfind("<") + 1 : sender.rfind(">")]
+    return written.strip().casefold() == address.casefold()
 
 
 class SerialCorrespondence(models.Model):
@@ -114,11 +140,13 @@ class SerialCorrespondence(models.Model):
         if missing := self._missing_to_start():
             raise UserError(missing_message(missing))
         self._check_template_model(self.template_id.ids)
-        if not email_normalize(self.email_from or ""):
+        if not _valid_sender(self.email_from):
             raise UserError(
                 _(
-                    "The sender '%(sender)s' is not a valid e-mail address.",
-                    sender=self.email_from or "",
+                    "The sender '%(sender)s' is not a valid e-mail address. Enter "
+                    "the sender as an e-mail address on one line, e.g. "
+                    "info@example.com or Club <info@example.com>.",
+                    sender=" ".join((self.email_from or "").split()),
                 )
             )
 
@@ -130,6 +158,15 @@ class SerialCorrespondence(models.Model):
                 missing=missing,
             )
         )
+        if not self.recipient_count:
+            raise UserError(
+                _(
+                    "%(name)s has no recipients: no contact matched its contact "
+                    "filter and tags. Create a new serial e-mail for the contacts "
+                    "you want to write to.",
+                    name=self.display_name,
+                )
+            )
         sample = (
             self.env["serial.correspondence.recipient"]
             .search([("correspondence_id", "=", self.id)], limit=1)
@@ -167,6 +204,10 @@ class SerialCorrespondence(models.Model):
         correspondence waits and a job is planned for when it may go on: no
         worker waits."""
         self.ensure_one()
+        if self._starter_lost_access():
+            return self.sudo()._end_run_of_lost_starter(send_run, self.env.user)
+        if (narrowed := self._within_starter_companies()) is not None:
+            return narrowed._send_emails(send_run)
         if self.send_run != send_run or self.state not in ("in_progress", "waiting"):
             return _("Nothing to do: this sending run is over.")
         if not self._try_lock_sending():
@@ -225,6 +266,41 @@ class SerialCorrespondence(models.Model):
             self._unlock_sending()
             sender.close()
 
+    def _end_run_of_lost_starter(self, send_run, starter):
+        """The send job of a user who lost access (``starter``): the run is
+        stopped as if the user had stopped it (the e-mail under way was
+        finished, nothing is sent twice, the rest stay pending) and the
+        responsible user is told to send again with their own rights. Runs
+        as sudo on the job's own correspondence, which the code chose."""
+        if self.send_run != send_run or self.state not in ("in_progress", "waiting"):
+            return _("Nothing to do: this sending run is over.")
+        if not self._try_lock_sending():
+            raise RetryableJobError(
+                _("Another worker is sending this serial e-mail."),
+                seconds=5,
+                ignore_retry=True,
+            )
+        try:
+            self._stop_sending_now(note=False)
+            self._lost_starter_note(
+                starter,
+                _(
+                    "Sending stopped: %(sent)s sent, %(pending)s not sent yet; "
+                    "nobody gets it twice. Send the e-mails again to send the "
+                    "rest with your rights.",
+                    sent=self.sent_count,
+                    pending=self.pending_count,
+                ),
+            )
+            self.env.cr.commit()
+        finally:
+            self._unlock_sending()
+        return _(
+            "Stopped: %(user)s, who started sending, is no longer allowed to "
+            "work on it.",
+            user=starter.name,
+        )
+
     def _send_pending(self, run):
         Recipient = self.env["serial.correspondence.recipient"]
         while not run.over():
@@ -265,7 +341,9 @@ class SerialCorrespondence(models.Model):
             MAX_RETRY_DELAY,
         )
         self._internal_write({"retry_delay": delay})
-        reason = _lt(
+        # a problem of the mail server's settings, a lost connection: the
+        # failure says what the administrator can do (tools/smtp_delivery.py)
+        reason = failure.reason or _lt(
             "The mail server asked to try again later: %(answer)s", answer=str(failure)
         )
         self.message_post(body=self.env._(reason), subtype_xmlid="mail.mt_note")
@@ -286,8 +364,12 @@ class SerialCorrespondence(models.Model):
         max_emails = Log._limits(mail_server_id)[0]
         if not max_emails:
             return None
+        # serial letters being printed take nothing of the e-mail budget
         competing = max(
-            self.sudo().search_count([("state", "in", ("in_progress", "waiting"))]), 1
+            self.sudo().search_count(
+                [("kind", "=", "email"), ("state", "in", ("in_progress", "waiting"))]
+            ),
+            1,
         )
         share = math.ceil(max_emails / competing)
         return max(min(share, Log._remaining(mail_server_id)), 1)
@@ -352,9 +434,9 @@ class SerialCorrespondence(models.Model):
             recipient_id=recipient.id,
             partner_id=partner.id,
             record_name=partner.display_name,
-            email_to=formataddr((partner.name or "", email)),
+            email_to=formataddr((one_line(partner.name), email)),
             domain=email_domain(email),
-            subject=subject,
+            subject=one_line(subject),
             body=str(body or ""),
             headers={key: value for key, value in headers.items() if value},
             history_body=history_body,

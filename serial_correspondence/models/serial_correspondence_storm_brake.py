@@ -43,6 +43,9 @@ from ..tools.texts import in_all_languages, write_text
 
 _lt = LazyTranslate(__name__)
 
+# the activity that asks the user to check the mail server
+STORM_BRAKE_ACTIVITY = "serial_correspondence.mail_activity_type_storm_brake"
+
 
 class SerialCorrespondence(models.Model):
     _inherit = "serial.correspondence"
@@ -176,7 +179,7 @@ class SerialCorrespondence(models.Model):
         user = self.processing_user_id or self.user_id
         self.message_post(body=body, subtype_xmlid="mail.mt_note")
         self.activity_schedule(
-            "mail.mail_activity_data_todo",
+            STORM_BRAKE_ACTIVITY,
             summary=_("Storm brake: check the mail server"),
             note=body,
             user_id=user.id,
@@ -229,6 +232,11 @@ class SerialCorrespondence(models.Model):
         self.message_post(
             body=_("Sending continues after the storm brake."),
             subtype_xmlid="mail.mt_note",
+        )
+        # the request to check the mail server is answered; sudo: the user
+        # may continue (checked above) whoever the activity was for
+        self.sudo().activity_feedback(
+            [STORM_BRAKE_ACTIVITY], feedback=_("Sending continued.")
         )
         self._enqueue_send()
         return True

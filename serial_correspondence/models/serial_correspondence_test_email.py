@@ -26,6 +26,7 @@ from ..tools.smtp_delivery import (
     email_domain,
     smtp_answer,
 )
+from .serial_correspondence_sending import one_line
 
 
 class SerialCorrespondence(models.Model):
@@ -182,7 +183,7 @@ class SerialCorrespondence(models.Model):
             record_name=partner.display_name,
             email_to=formataddr(("", address)),
             domain=email_domain(address),
-            subject=_("[Test] %(subject)s", subject=subject or ""),
+            subject=_("[Test] %(subject)s", subject=one_line(subject)),
             body=str(body or ""),
             headers={key: value for key, value in headers.items() if value},
         )

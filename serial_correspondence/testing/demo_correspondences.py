@@ -5,8 +5,9 @@
 ``scripts/setup-and-run.sh`` runs this file in ``odoo shell`` on a new demo
 database, so that the first screen shows the product at work: a serial
 letter ready to generate, one whose letters were created, one finalized, a
-serial e-mail sent with exclusions, one sent to everybody, and one waiting
-for its sending limit. Each is created through the ORM as the demo's admin,
+serial e-mail sent with exclusions, one sent to everybody with open and click
+tracking and what came back (opens, a click, a bounce, a reply), and one
+waiting for its sending limit. Each is created through the ORM as the demo's admin,
 started with its action, and its background jobs are run here one after the
 other the way queue_job's runner runs them (started, performed, done):
 nothing writes a state. The send jobs deliver to the demo's SMTP sink.
@@ -16,6 +17,7 @@ a test transaction.
 """
 
 import sys
+import uuid
 
 from odoo import fields
 
@@ -150,6 +152,101 @@ def committing_job_runner(env):
     return perform_job
 
 
+# a delivery status notification (RFC 3464) as Postfix sends it back
+DEMO_BOUNCE = """\
+From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+To: {bounce}
+Subject: Undelivered Mail Returned to Sender
+Date: {date}
+Message-Id: <{token}@mx.example.net>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+    boundary="{token}"
+
+--{token}
+Content-Type: text/plain; charset=us-ascii
+
+<{rcpt}>: host mx.example.com said: 550 5.1.1 <{rcpt}>: Recipient address
+    rejected: User unknown in virtual mailbox table
+
+--{token}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User
+    unknown in virtual mailbox table
+
+--{token}
+Content-Type: text/rfc822-headers
+
+Message-Id: {message_id}
+To: {rcpt}
+Subject: {subject}
+
+--{token}--
+"""
+
+DEMO_REPLY = """\
+From: {sender}
+To: {to}
+Subject: Re: {subject}
+Date: {date}
+Message-Id: <{token}@mail.example.net>
+In-Reply-To: {message_id}
+References: {message_id}
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Vielen Dank, wir kommen gern vorbei.
+"""
+
+
+def show_what_came_back(env, record):
+    """What came back after the serial e-mail ``record`` (tracking on) went
+    out: the first three recipients opened it (what the tracking pixel's
+    route records), the first also followed a link, the last one's address
+    bounced (a delivery report through Odoo's mail gateway, as fetchmail
+    feeds it) and the second answered (a reply through the gateway)."""
+    sent = record.recipient_ids.filtered(lambda r: r.state == "sent").sorted("id")
+    if len(sent) < 4:
+        return
+    sent[:3]._record_tracking()
+    sent[:1]._record_tracking(clicked=True)
+    Thread = env["mail.thread"]
+    date = fields.Datetime.now().strftime("%a, %d %b %Y %H:%M:%S +0000")
+    bounced = sent[-1]
+    Thread.message_process(
+        False,
+        DEMO_BOUNCE.format(
+            bounce=env.company.bounce_email or "bounce@musterverein-berlin.example",
+            date=date,
+            token=uuid.uuid4().hex,
+            rcpt=bounced.partner_id.email,
+            message_id=bounced.message_id.message_id,
+            subject=record.subject,
+        ).encode(),
+    )
+    answered = sent[1]
+    Thread.message_process(
+        False,
+        DEMO_REPLY.format(
+            sender=answered.partner_id.email_formatted,
+            to=answered.message_id.reply_to or record.email_from,
+            subject=record.subject,
+            date=date,
+            token=uuid.uuid4().hex,
+            message_id=answered.message_id.message_id,
+        ).encode(),
+    )
+    record.invalidate_recordset()
+
+
 def create_demo_correspondences(env, perform_job):
     """Make the demo's serial correspondences as the demo's admin; return
     them by what they show (``{"ready": record, ...}``).
@@ -216,9 +313,11 @@ def create_demo_correspondences(env, perform_job):
             "mail_template_demo_information",
             supporters,
             email_from=club,
+            tracking_enabled=True,
         ),
         "action_send",
     )
+    show_what_came_back(env, made["done_auto"])
     made["waiting"] = process(
         create(
             "email",

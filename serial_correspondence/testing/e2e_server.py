@@ -24,6 +24,11 @@ killed worker, a crash in the middle of sending) use :class:`OdooServer`:
   :class:`OdooServer`.
 - the benchmarks: a :class:`Database` of their own (a given name, more
   modules) served as it is by ``OdooServer(database=db, port=...)``.
+- another PostgreSQL cluster: a :class:`Database` with ``db_params`` (host,
+  port, user of psycopg2) lives there; its servers get ``db_host``/``db_port``
+  and the SQL helpers connect there too. :func:`database_on_cluster` copies
+  the template into a :class:`~.pg_cluster.PgCluster` (the tests that restart
+  PostgreSQL).
 
 Odoo, its Python and the addons path are the ones of the running (test)
 process. Names: databases ``sc_e2e_<pid>_*``, ports from ``SC_E2E_PORTS``
@@ -47,6 +52,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import weakref
 import xmlrpc.client
 from pathlib import Path
 
@@ -111,17 +117,21 @@ def addons_path():
     return config["addons_path"]
 
 
-def pg_connect(dbname="postgres"):
-    """An autocommit connection with the test process's database settings."""
+def pg_connect(dbname="postgres", db_params=None):
+    """An autocommit connection with the test process's database settings,
+    or those of ``db_params`` (``host``, ``port``, ``user``, ``password`` of
+    another cluster)."""
     _name, params = odoo.sql_db.connection_info_for(dbname)
     params = dict(params, application_name=f"{DB_PREFIX}_harness")
+    if db_params:
+        params.update(db_params)
     connection = psycopg2.connect(**params)
     connection.autocommit = True
     return connection
 
 
-def _pg_admin(query):
-    connection = pg_connect("postgres")
+def _pg_admin(query, db_params=None):
+    connection = pg_connect("postgres", db_params)
     try:
         with connection.cursor() as cr:
             cr.execute(query)
@@ -129,9 +139,10 @@ def _pg_admin(query):
         connection.close()
 
 
-def drop_database(name):
+def drop_database(name, db_params=None):
     _pg_admin(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+        db_params,
     )
 
 
@@ -141,10 +152,19 @@ def _port_range():
     return range(int(low), int(high or low) + 1)
 
 
+# the servers of this process that have ports (a server that is starting
+# has not bound its gevent port yet: another must not take it)
+_SERVERS_WITH_PORTS = weakref.WeakSet()
+
+
 def free_port(exclude=()):
-    """A port of ``SC_E2E_PORTS`` on which nothing listens now."""
+    """A port of ``SC_E2E_PORTS`` on which nothing listens now, and that no
+    server of this process has been given."""
+    taken = set(exclude)
+    for server in list(_SERVERS_WITH_PORTS):
+        taken.update({server.port, server.gevent_port} - {None})
     for port in _port_range():
-        if port not in exclude and _port_is_free(port):
+        if port not in taken and _port_is_free(port):
             return port
     raise E2EError(f"no free port in SC_E2E_PORTS={_port_range()}")
 
@@ -181,7 +201,7 @@ def _write_config(path, options, queue_job=None):
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def _base_options(data_dir, logfile):
+def _base_options(data_dir, logfile, db_params=None):
     options = {
         "addons_path": addons_path(),
         "data_dir": data_dir,
@@ -195,6 +215,10 @@ def _base_options(data_dir, logfile):
     for key in ("db_host", "db_port", "db_user", "db_password", "db_sslmode"):
         if config.get(key):
             options[key] = config[key]
+    # another cluster (psycopg2's names: host, port, user, password)
+    for key, value in (db_params or {}).items():
+        if value not in (None, ""):
+            options[f"db_{key}"] = value
     return options
 
 
@@ -218,11 +242,17 @@ class Database:
 
     The template of the tests is one (:class:`TemplateDatabase`); the
     benchmarks make one of their own and serve it as is
-    (``OdooServer(database=...)``).
+    (``OdooServer(database=...)``). With ``db_params`` (psycopg2's ``host``,
+    ``port``, ``user``, ``password``), it lives on another PostgreSQL cluster
+    than the test process's: its servers and the SQL helpers connect there
+    (e.g. :func:`database_on_cluster`).
     """
 
-    def __init__(self, name, work_dir, modules=(MODULE,), data_dir=None):
+    def __init__(
+        self, name, work_dir, modules=(MODULE,), data_dir=None, db_params=None
+    ):
         self.name = name
+        self.db_params = dict(db_params or {})
         self.work_dir = str(work_dir)
         self.data_dir = str(data_dir or os.path.join(self.work_dir, "data"))
         self.modules = tuple(modules)
@@ -235,12 +265,12 @@ class Database:
 
     def install(self, logfile=None, timeout=900):
         """(Re)create the database and install the modules into it."""
-        drop_database(self.name)
+        drop_database(self.name, self.db_params)
         shutil.rmtree(self.filestore(), ignore_errors=True)
         os.makedirs(self.work_dir, exist_ok=True)
         logfile = logfile or os.path.join(self.work_dir, f"{self.name}.log")
         conf = os.path.splitext(logfile)[0] + ".conf"
-        options = _base_options(self.data_dir, logfile)
+        options = _base_options(self.data_dir, logfile, self.db_params)
         options["log_level"] = "warn"
         _write_config(conf, options)
         command = [
@@ -261,7 +291,9 @@ class Database:
                 timeout=timeout,
                 check=False,
             )
-        connection = pg_connect(self.name) if result.returncode == 0 else None
+        connection = (
+            pg_connect(self.name, self.db_params) if result.returncode == 0 else None
+        )
         try:
             states = {}
             if connection:
@@ -294,13 +326,36 @@ class Database:
             "e2e: database %s ready in %.1fs", self.name, time.monotonic() - started
         )
 
+    def duplicate(self, name):
+        """A copy ``name`` of this database on the same cluster (``CREATE
+        DATABASE ... TEMPLATE``, plus the filestore), with the same work and
+        data directories; nobody may be connected to this one meanwhile."""
+        drop_database(name, self.db_params)
+        _pg_admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(self.name)
+            ),
+            self.db_params,
+        )
+        duplicate = Database(
+            name,
+            self.work_dir,
+            modules=self.modules,
+            data_dir=self.data_dir,
+            db_params=self.db_params,
+        )
+        duplicate.admin_password = self.admin_password
+        if os.path.isdir(self.filestore()):
+            shutil.copytree(self.filestore(), duplicate.filestore(), dirs_exist_ok=True)
+        return duplicate
+
     def drop(self):
         """Stop its servers (their files stay), drop the database and its
         filestore."""
         for server in list(self.servers):
             with contextlib.suppress(Exception):
                 server.stop()
-        drop_database(self.name)
+        drop_database(self.name, self.db_params)
         shutil.rmtree(self.filestore(), ignore_errors=True)
 
 
@@ -360,6 +415,32 @@ def template_database():
         _template = template
         atexit.register(template.destroy)
     return _template
+
+
+_cluster_databases = itertools.count(1)
+
+
+def database_on_cluster(cluster, name=None):
+    """A copy of the template database (serial_correspondence installed, no
+    demo, admin's password) in ``cluster``, a :class:`~.pg_cluster.PgCluster`
+    (``pg_dump | psql``, plus the filestore): a :class:`Database` with the
+    cluster's ``db_params``, to serve with ``OdooServer(database=db)``.
+    Dropped with the cluster (or :meth:`Database.drop`)."""
+    template = template_database()
+    name = name or f"{DB_PREFIX}_{os.getpid()}_pg{next(_cluster_databases)}"
+    database = Database(
+        name,
+        tempfile.mkdtemp(prefix=f"{DB_PREFIX}_{os.getpid()}_pg_"),
+        db_params=cluster.connection_params,
+    )
+    # the copy has the template's users: the same password
+    database.admin_password = template.admin_password
+    _name, source_params = odoo.sql_db.connection_info_for(template.name)
+    cluster.copy_database(source_params, template.name, name)
+    source = template.filestore(template.name)
+    if os.path.isdir(source):
+        shutil.copytree(source, database.filestore(), dirs_exist_ok=True)
+    return database
 
 
 def _kill_orphaned_server(pidfile):
@@ -503,14 +584,27 @@ class OdooServer:
         """A cursor of an autocommit connection to the server's database
         (reconnects when a previous connection broke)."""
         if self._connection is None or self._connection.closed:
-            self._connection = pg_connect(self.db_name)
+            self._connection = pg_connect(self.db_name, self.template.db_params)
         return self._connection.cursor()
 
     def sql(self, query, params=None):
-        """Run ``query`` (autocommit); return its rows, or ``[]``."""
-        with self.cursor() as cr:
-            cr.execute(query, params)
-            return cr.fetchall() if cr.description else []
+        """Run ``query`` (autocommit); return its rows, or ``[]``.
+
+        A connection that PostgreSQL ended since the last query (the cluster
+        was restarted) is replaced and the query runs once more on the new
+        one: a statement sent on a connection of the old server did not run
+        on the new one."""
+        for attempt in (1, 2):
+            try:
+                with self.cursor() as cr:
+                    cr.execute(query, params)
+                    return cr.fetchall() if cr.description else []
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                broken = self._connection is not None and self._connection.closed
+                if attempt == 2 or not broken:
+                    raise
+                _logger.info("e2e: the connection to %s broke, reconnecting", self.name)
+                self._connection = None
 
     def sql_value(self, query, params=None):
         rows = self.sql(query, params)
@@ -591,7 +685,10 @@ class OdooServer:
             or (not self.fixed_ports and not _port_is_free(self.gevent_port))
         ):
             self.gevent_port = free_port(exclude={self.port})
-        options = _base_options(self.template.data_dir, self.logfile)
+        _SERVERS_WITH_PORTS.add(self)
+        options = _base_options(
+            self.template.data_dir, self.logfile, self.template.db_params
+        )
         options.update(
             {
                 "db_name": self.db_name,
@@ -739,6 +836,7 @@ class OdooServer:
             self.stop()
         finally:
             self.template.servers.discard(self)
+            _SERVERS_WITH_PORTS.discard(self)
             if self.attached_to is not None:
                 self.attached_to.nodes.discard(self)
             if self._connection is not None:

@@ -32,8 +32,16 @@ From Python (tests, the send benchmark)::
     sink.tempfail(5)        # answer 451 at RCPT TO for the next 5 seconds
     sink.refuse("y@example.com", at="data")  # from now on: 554 after DATA
     sink.accept("y@example.com")             # and accept it again
+    sink.refuse_sender("z@example.com")      # 553 at MAIL FROM (accept undoes)
     sink.envelopes()        # what each accepted message came with (below)
     sink.stop()
+
+    # a server without SMTPUTF8, and one that wants a login (530 without,
+    # 535 for a wrong one)
+    smtp_sink.start("127.0.0.1", 0, "/tmp/mail2", smtputf8=False)
+    smtp_sink.start("127.0.0.1", 0, "/tmp/mail3", auth=("user", "password"))
+
+A server that resets or stalls mid-message: ``testing/smtp_faults.py``.
 
 In a process of its own (the send benchmark: the sink's work does not share
 the measuring process's interpreter)::
@@ -79,6 +87,7 @@ import time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2525
@@ -124,6 +133,10 @@ class SinkHandler:
         self.tempfailed = 0
         # [Received] of every accepted message, oldest first
         self.received = []
+        # a login before MAIL FROM (``start(auth=...)``)
+        self.auth_required = False
+        # senders refused at MAIL FROM (``refuse_sender``)
+        self.refuse_senders = set()
 
     def _tempfail_answer(self, stage, what):
         """The temporary refusal to give at ``stage`` now, or None."""
@@ -140,6 +153,11 @@ class SinkHandler:
         return f"{self.tempfail_code} 4.7.1 {what}: try again later (SMTP sink)"
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.auth_required and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        if _bare_address(address) in self.refuse_senders:
+            self._say(f"{time.strftime('%H:%M:%S')} refused from=<{address}>")
+            return f"553 5.7.1 <{address}>: sender refused by the SMTP sink"
         answer = self._tempfail_answer("mail", f"from=<{address}>")
         if answer:
             return answer
@@ -224,6 +242,23 @@ class SinkHandler:
         return path
 
 
+class _Authenticator:
+    """aiosmtpd authenticator accepting one user and password."""
+
+    def __init__(self, user, password):
+        self.user = user.encode()
+        self.password = password.encode()
+        self.refused = 0
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        login = getattr(auth_data, "login", None)
+        password = getattr(auth_data, "password", None)
+        if (login, password) == (self.user, self.password):
+            return AuthResult(success=True)
+        self.refused += 1
+        return AuthResult(success=False, handled=False)
+
+
 class MailDirectory:
     """The deliveries a sink stored in ``self.directory``."""
 
@@ -250,14 +285,24 @@ class MailDirectory:
 class SinkController(MailDirectory, Controller):
     """A running sink; ``stop()`` ends it."""
 
-    def __init__(self, handler, host, port):
+    def __init__(self, handler, host, port, smtputf8=True, auth=None):
+        options = {}
+        if auth:
+            # a login offered without TLS, and required (530 without it) by
+            # the handler: aiosmtpd's own ``auth_required`` warns without TLS
+            options = {
+                "auth_require_tls": False,
+                "authenticator": _Authenticator(*auth),
+            }
+            handler.auth_required = True
         super().__init__(
             handler,
             hostname=host,
             port=port,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=smtputf8,
             decode_data=False,
             ident="serial_correspondence SMTP sink",
+            **options,
         )
         self.host = host
         self.directory = handler.directory
@@ -302,9 +347,15 @@ class SinkController(MailDirectory, Controller):
         refused.add(_bare_address(address))
 
     def accept(self, address):
-        """Accept ``address`` again (undo ``refuse``)."""
+        """Accept ``address`` again (undo ``refuse`` and ``refuse_sender``)."""
         self.handler.refuse.discard(_bare_address(address))
         self.handler.refuse_data.discard(_bare_address(address))
+        self.handler.refuse_senders.discard(_bare_address(address))
+
+    def refuse_sender(self, address):
+        """From now on refuse messages from ``address`` for good:
+        ``553 5.7.1`` at ``MAIL FROM``."""
+        self.handler.refuse_senders.add(_bare_address(address))
 
     def envelopes(self):
         """The accepted messages since the sink started (or was cleared), as
@@ -326,16 +377,26 @@ def start(
     refuse=(),
     log=None,
     refuse_data=(),
+    smtputf8=True,
+    auth=None,
 ):
     """Start a sink in a background thread and return its controller.
 
     ``port=0`` picks a free port (read it back from ``controller.port``).
     ``log`` is called with one line per message (e.g. ``print``).
+    ``smtputf8=False``: a server without SMTPUTF8 (internationalised
+    addresses are refused). ``auth=(user, password)``: a server that wants
+    that login (``AUTH PLAIN``/``LOGIN`` without TLS): a wrong one is
+    refused with ``535``, a message without one with ``530``.
     """
     if not port:
         port = free_port(host)
     controller = SinkController(
-        SinkHandler(directory, refuse, log, refuse_data), host, port
+        SinkHandler(directory, refuse, log, refuse_data),
+        host,
+        port,
+        smtputf8=smtputf8,
+        auth=auth,
     )
     try:
         controller.start()

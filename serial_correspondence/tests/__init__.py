@@ -27,6 +27,12 @@ from . import test_preview_test_email
 from . import test_schedule_stop
 from . import test_letter_appendix
 from . import test_ui_sending
+from . import test_ui_results
 from . import test_statistics
 from . import test_bounces
 from . import test_tracking
+from . import test_e2e_load
+from . import test_reliability_input
+from . import test_reliability_smtp
+from . import test_e2e_pg_restart
+from . import test_e2e_letters_kill

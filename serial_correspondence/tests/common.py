@@ -67,6 +67,26 @@ def start_smtp_sink(case):
     return sink
 
 
+def perform_stored_job(env, job_record):
+    """Run one stored job as queue_job's controller does, in the test's
+    transaction (flushes where the controller commits)."""
+    # what enqueued the job is committed before a worker can take it
+    env.flush_all()
+    job = Job.load(env, job_record.uuid)
+    job.set_started()
+    job.store()
+    env.flush_all()  # the controller commits this before performing
+    job.perform()
+    env.flush_all()
+    job.set_done()
+    job.store()
+    env.flush_all()
+    # a job that owns its transaction worked with a cursor (and cache) of
+    # its own: read what it committed
+    env.invalidate_all()
+    return job
+
+
 class SerialCorrespondenceCase(TransactionCase):
     """Real database, real queue_job: jobs are stored by ``with_delay`` and
     performed the way queue_job's runner does (started, performed, done).
@@ -141,21 +161,7 @@ class SerialCorrespondenceCase(TransactionCase):
 
     def perform_job(self, job_record):
         """Run one stored job as queue_job's controller does."""
-        # what enqueued the job is committed before a worker can take it
-        self.env.flush_all()
-        job = Job.load(self.env, job_record.uuid)
-        job.set_started()
-        job.store()
-        self.env.flush_all()  # the controller commits this before performing
-        job.perform()
-        self.env.flush_all()
-        job.set_done()
-        job.store()
-        self.env.flush_all()
-        # a job that owns its transaction worked with a cursor (and cache) of
-        # its own: read what it committed
-        self.env.invalidate_all()
-        return job
+        return perform_stored_job(self.env, job_record)
 
     def run_jobs(self, correspondence=None, limit=10000):
         """Perform queued jobs (and the ones they enqueue) until none is left;

@@ -643,6 +643,12 @@ class TestStormBrake(BounceCase):
         self.assertTrue(record.storm_braked)
         self.assertFalse(record.resume_at)
         self.assertEqual(record.processing_status, "idle")
+        # with sending limits the form shows an expected end, but not while
+        # nothing continues by itself
+        self.params.set_param("serial_correspondence.throttle_max_emails", "100")
+        self.params.set_param("serial_correspondence.throttle_window_minutes", "60")
+        record.invalidate_recordset(["expected_end_at"])
+        self.assertFalse(record.expected_end_at)
         self.assertIn(
             "Stopped by the storm brake: 4 temporary refusals or soft bounces in "
             "10 minutes",
@@ -653,6 +659,11 @@ class TestStormBrake(BounceCase):
         self.assertEqual(len(activity), 1)
         self.assertEqual(activity.user_id, self.user)
         self.assertEqual(activity.summary, "Storm brake: check the mail server")
+        activity_type = activity.activity_type_id
+        self.assertEqual(
+            activity_type,
+            self.env.ref("serial_correspondence.mail_activity_type_storm_brake"),
+        )
         self.assertEqual(record.sent_count, 0)
         # the server works again; nothing happens until the user continues
         self.sink.tempfail(0)
@@ -661,6 +672,17 @@ class TestStormBrake(BounceCase):
         record.with_user(self.user).action_resume_sending()
         self.assertEqual(record.state, "in_progress")
         self.assertFalse(record.storm_braked)
+        # the request to check the mail server is done, with its answer
+        self.assertFalse(record.activity_ids)
+        done = self.env["mail.message"].search(
+            [
+                ("model", "=", record._name),
+                ("res_id", "=", record.id),
+                ("mail_activity_type_id", "=", activity_type.id),
+            ]
+        )
+        self.assertEqual(len(done), 1)
+        self.assertIn("Sending continued.", done.body)
         self.run_jobs(record)
         self.assertEqual(record.state, "done_auto")
         self.assertEqual(self.sink.count(), 3)

@@ -239,7 +239,22 @@ class TestDemo(SerialCorrespondenceCase):
             "Unsere Frühjahrskurse: 15 % Rabatt für Mitglieder",
             mail_to_anna.mapped("subject"),
         )
-        self.assertEqual(made["done_auto"].sent_count, 5)
+        # tracking on, and what came back through the real paths
+        done_auto = made["done_auto"]
+        self.assertTrue(done_auto.tracking_enabled)
+        self.assertEqual(
+            (
+                done_auto.sent_count,
+                done_auto.bounced_count,
+                done_auto.opened_count,
+                done_auto.clicked_count,
+                done_auto.replied_count,
+            ),
+            (4, 1, 3, 1, 1),
+        )
+        bounced = done_auto.recipient_ids.filtered(lambda r: r.state == "bounced")
+        self.assertIn("User unknown", bounced.reason)
+        self.assertEqual(bounced.partner_id.message_bounce, 1)
 
         # waiting: the newsletter server's limit let two e-mails go; sending
         # continues by itself when the window moves on

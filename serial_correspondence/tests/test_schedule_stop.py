@@ -470,3 +470,7 @@ class TestSendingProgress(EmailCase):
             expected_end(T0, 3, 2, window, 0, resume_at=T0 + minutes(1)),
             T0 + minutes(2),
         )
+        # a waiting correspondence without a planned time (Odoo's False)
+        self.assertEqual(
+            expected_end(T0, 5, 2, window, 0, resume_at=False), T0 + minutes(3)
+        )

@@ -47,9 +47,11 @@ import io
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import zlib
 from urllib.parse import urlsplit
 
@@ -141,9 +143,12 @@ def html_to_pdf(html, margins_mm, timeout=DEFAULT_TIMEOUT):
     ]
     if wkhtmltopdf_patched_qt():
         command += ["--disable-smart-shrinking", "--dpi", "96", "--zoom", "1"]
+    if time.monotonic() >= _NEXT_SWEEP["at"]:
+        _NEXT_SWEEP["at"] = time.monotonic() + SWEEP_INTERVAL
+        _remove_stale_work_directories()
     with (
         _closed_loopback_port() as port,
-        tempfile.TemporaryDirectory(prefix="serial_letters.") as directory,
+        tempfile.TemporaryDirectory(prefix=_work_directory_prefix()) as directory,
     ):
         # the second fence: whatever wkhtmltopdf still tries to load goes to
         # a proxy that refuses every connection
@@ -173,6 +178,58 @@ def html_to_pdf(html, margins_mm, timeout=DEFAULT_TIMEOUT):
             )
         with open(target, "rb") as file:
             return file.read()
+
+
+WORK_DIRECTORY_PREFIX = "serial_letters."
+# seconds between two looks of a process for leftovers of killed prints
+SWEEP_INTERVAL = 60
+_NEXT_SWEEP = {"at": 0.0}
+_WORK_DIRECTORY_RE = re.compile(rf"^{re.escape(WORK_DIRECTORY_PREFIX)}(\d+)\.")
+
+
+def _work_directory_prefix():
+    """The prefix of a print's temporary directory: it names the process, so
+    that a directory left by a killed process can be told apart."""
+    return f"{WORK_DIRECTORY_PREFIX}{os.getpid()}."
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_work_directories():
+    """Remove the temporary directories of prints whose process is gone.
+
+    A print writes the letters (names and addresses) as HTML into a
+    temporary directory that it removes when it ends; a worker killed
+    meanwhile (``kill -9``, the OOM killer, a crash) leaves it behind. The
+    next print removes such leftovers, so personal data does not stay in
+    the temporary directory after a crash. (A process is recognised by its
+    pid: the temporary directory must be this machine's own, not one shared
+    with other containers.)"""
+    directory = tempfile.gettempdir()
+    uid = os.getuid()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        match = _WORK_DIRECTORY_RE.match(entry.name)
+        if not match or _process_alive(int(match.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != uid:
+                continue
+        except OSError:
+            continue
+        _logger.info("removing %s, left by a print that was interrupted", entry.path)
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 @contextlib.contextmanager

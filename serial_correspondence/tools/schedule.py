@@ -21,12 +21,12 @@ def expected_end(now, remaining, max_emails, window, available, resume_at=None):
 
     ``available``: e-mails the current window still allows now;
     ``resume_at``: when a waiting correspondence goes on (the budget is full
-    again then). The time the mail server needs per e-mail is not counted:
-    with limits, the windows decide. None when there is nothing left or no
-    limit."""
+    again then; False or None: not planned). The time the mail server needs
+    per e-mail is not counted: with limits, the windows decide. None when
+    there is nothing left or no limit."""
     if remaining <= 0 or not max_emails:
         return None
-    if resume_at is not None and resume_at > now:
+    if resume_at and resume_at > now:
         start, available = resume_at, max_emails
     else:
         start = now

@@ -8,8 +8,14 @@ server took it) is committed before, or together with, the next recipient's
 claim. So after a crash at any point at most one recipient is claimed without
 an outcome: the next run cannot know whether that message left and reports
 "delivery unknown" (``_settle_interrupted_deliveries``) instead of sending it
-again. A message the server did not take (4xx, dropped connection) gives its
-claim and budget back (``_release``) before the run stops to wait.
+again. A message the server did not take (4xx, a connection dropped before
+the final dot was sent) gives its claim and budget back (``_release``)
+before the run stops to wait. A message sent up to its final dot whose
+answer never came (the connection reset or timed out) may have been
+delivered: it is recorded at once as "delivery unknown" and keeps its claim,
+and the run stops to wait. A refusal no recipient can help (a login wanted
+or refused, the sender refused) is no recipient's error either: the claim is
+given back and the run waits with the reason for the administrator.
 
 Everything that reads or writes a claim or an outcome is in ``SendRun``,
 with its SQL. Plain SQL on purpose, one statement and one commit per e-mail:
@@ -36,6 +42,7 @@ itself is counted and reserved under a database lock by
 import datetime
 import smtplib
 import time
+from email.utils import parseaddr
 
 from odoo.tools import SQL
 from odoo.tools.translate import LazyTranslate
@@ -43,7 +50,7 @@ from odoo.tools.translate import LazyTranslate
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
 from .settings import setting
-from .smtp_delivery import TemporaryDeliveryFailure, smtp_answer
+from .smtp_delivery import AddressNotSupported, TemporaryDeliveryFailure, smtp_answer
 from .texts import in_all_languages
 
 _lt = LazyTranslate(__name__)
@@ -99,9 +106,12 @@ class SendRun:
     # -- what the run may do ---------------------------------------------------
 
     def over(self):
+        # the slice's time ends a run only once it has sent something: a run
+        # always gets on (also with a slice set to 0 or less, or shorter
+        # than evaluating one batch takes)
         return (
             self.stopped is not None
-            or time.monotonic() >= self.deadline
+            or (self.sent > 0 and time.monotonic() >= self.deadline)
             or (self.quota is not None and self.sent >= self.quota)
         )
 
@@ -152,6 +162,17 @@ class SendRun:
             return
         try:
             delivery.hand_over(email)
+        except smtplib.SMTPServerDisconnected as error:
+            # the final dot was not sent: the server cannot have the message
+            self._release(email)
+            delivery.reset()
+            raise delivery.connection_lost(error) from error
+        except TemporaryDeliveryFailure:
+            self._release(email)
+            raise
+        except MailDeliveryException as error:
+            self._refused(email, error)
+        else:
             # while the server takes the message in: its copy for the
             # contact's history (without the tracking only the e-mail itself
             # has: ``history_body`` when set), and the next message
@@ -160,33 +181,61 @@ class SendRun:
             )
             if following is not None:
                 delivery.prepare(following, quiet=True)
-            delivery.finish(email)
-        except smtplib.SMTPServerDisconnected as error:
-            self._release(email)
-            delivery.reset()
-            raise TemporaryDeliveryFailure(
-                self.env._("the connection was closed: %(error)s", error=error)
-            ) from error
-        except MailDeliveryException as error:
-            code, answer = smtp_answer(error)
-            if code and 400 <= code < 500:
-                self._release(email)
-                raise TemporaryDeliveryFailure(answer) from error
-            email.outcome = (
-                "error",
-                in_all_languages(
-                    self.env,
-                    _lt(
-                        "The mail server refused the e-mail: %(answer)s",
-                        answer=answer,
-                    ),
-                ),
-            )
-        else:
-            email.outcome = ("sent", False)
+            try:
+                delivery.finish(email)
+            except smtplib.SMTPServerDisconnected as error:
+                # sent up to the final dot, the answer lost (reset, timeout):
+                # the server may have delivered it; never send it again
+                delivery.reset()
+                self._delivery_unknown(email)
+                raise delivery.answer_lost(error) from error
+            except MailDeliveryException as error:
+                self._refused(email, error)
+            else:
+                email.outcome = ("sent", False)
         email.handed_over_at = datetime.datetime.utcnow()
         self.outcome = email
         self.sent += 1
+
+    def _refused(self, email, error):
+        """The server refused ``email`` (``MailDeliveryException``): wait
+        when no recipient can help (4xx, a login or sender problem; the claim
+        given back), else it is this recipient's error."""
+        code, answer = smtp_answer(error)
+        problem = self.delivery.configuration_problem(error)
+        if problem is not None:
+            self._release(email)
+            raise TemporaryDeliveryFailure(answer, reason=problem) from error
+        if code and 400 <= code < 500:
+            self._release(email)
+            raise TemporaryDeliveryFailure(answer) from error
+        if isinstance(error.__cause__, AddressNotSupported):
+            reason = _lt(
+                "The address %(address)s has characters other than ASCII before "
+                "the @, and the mail server does not accept such addresses (it "
+                "does not offer SMTPUTF8). Ask the contact for another address, "
+                "or send through a mail server that offers SMTPUTF8.",
+                address=parseaddr(email.email_to)[1] or email.email_to,
+            )
+        else:
+            reason = _lt(
+                "The mail server refused the e-mail: %(answer)s", answer=answer
+            )
+        email.outcome = ("error", in_all_languages(self.env, reason))
+
+    def _delivery_unknown(self, email):
+        """Record at once that ``email``'s delivery is unknown: an error
+        that keeps its claim (not sent again unless the user chooses 'Send
+        again') and its budget row (it may have gone out)."""
+        email.outcome = (
+            "error",
+            self.correspondence._delivery_unknown_reason(),
+        )
+        email.delivery_unknown = True
+        email.handed_over_at = datetime.datetime.utcnow()
+        self.outcome = email
+        self.sent += 1
+        self.record_outcome()
 
     def record_outcome(self):
         """Write and commit the outcome of the last hand-over, if any."""
@@ -343,7 +392,9 @@ class SendRun:
             )
             UPDATE serial_correspondence_recipient
                SET state = %(state)s, reason = %(reason)s, processed_at = %(at)s,
-                   send_started_at = NULL, message_id = (SELECT id FROM message),
+                   send_started_at = CASE WHEN %(keep_claim)s
+                                          THEN send_started_at END,
+                   message_id = (SELECT id FROM message),
                    write_uid = %(uid)s, write_date = %(at)s
              WHERE id = %(recipient)s
             """,
@@ -351,6 +402,7 @@ class SendRun:
             state=state,
             reason=reason.jsonb() if reason else None,
             sent=state == "sent",
+            keep_claim=email.delivery_unknown,
             at=email.handed_over_at,
             log=email.log_id,
             partner=email.partner_id,

@@ -15,8 +15,18 @@ Errors are those of Odoo's ``send_email``: a refusal raises
 ``MailDeliveryException`` caused by smtplib's error (:func:`smtp_answer`
 reads the server's code and text back), a dropped connection
 ``smtplib.SMTPServerDisconnected``, a connection that cannot be opened
-:class:`TemporaryDeliveryFailure`. After a ``421`` (the server is going
-away) the connection is closed and the next use opens a new one.
+:class:`TemporaryDeliveryFailure` with the reason to show the
+administrator (a server that does not answer, refuses the login, does not
+offer the STARTTLS it is configured for). After a ``421`` (the server is
+going away) the connection is closed and the next use opens a new one.
+
+Every socket operation waits at most ``serial_correspondence.
+smtp_timeout_seconds`` (default: Odoo's ``SMTP_TIMEOUT``, 60 s), connecting
+included: a server that accepts the connection and then stalls ends the
+run, it does not hang a worker. Odoo reads its timeout from a module
+constant when it opens the connection; :class:`_TimedSMTPConnection` lets a
+send run choose its own (``smtp_timeout``), and leaves every other
+connection to Odoo's constant.
 
 No model of this addon is used here: only the ``ir.mail_server`` given.
 """
@@ -31,17 +41,43 @@ import logging
 import re
 import smtplib
 from email.generator import BytesGenerator
+from email.utils import parseaddr
 
-from odoo.tools import email_normalize, html2plaintext
+import idna
+
+from odoo import tools
+from odoo.tools import email_normalize, formataddr, html2plaintext
 from odoo.tools.mail import generate_tracking_message_id
+from odoo.tools.translate import LazyTranslate
 
+from odoo.addons.base.models import ir_mail_server
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
+from .settings import setting
+
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
+
+# SMTP answers that mean "log in first" or "your login is wrong", at any
+# stage: a problem of the mail server's settings, not of a recipient
+LOGIN_CODES = (530, 534, 535, 538)
+# the longest wait for the mail server a setting may ask for (seconds): a
+# larger one is as good as waiting forever
+MAX_SMTP_TIMEOUT = 3600.0
 
 
 class TemporaryDeliveryFailure(Exception):
-    """The mail server asked to try again later (4xx, dropped connection)."""
+    """The mail server asked to try again later (4xx, dropped connection),
+    or cannot be used as it is configured. ``reason``: what to tell the
+    administrator (a lazy translation), if more than the server's answer."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason
+
+
+class AddressNotSupported(smtplib.SMTPNotSupportedError):
+    """The recipient's address needs SMTPUTF8, which the server lacks."""
 
 
 @dataclasses.dataclass
@@ -62,6 +98,9 @@ class OutgoingEmail:
     log_id: int = 0
     outcome: tuple = ()
     handed_over_at: datetime.datetime = None
+    # the whole message was sent but the server's answer was lost: the
+    # recipient keeps its claim (never sent again)
+    delivery_unknown: bool = False
 
 
 class SmtpDelivery:
@@ -126,7 +165,7 @@ class SmtpDelivery:
         )
         message = self.mail_server.build_email(
             email_from=self.email_from,
-            email_to=[email.email_to],
+            email_to=[_idna_domain(email.email_to)],
             reply_to=self.reply_to,
             subject=email.subject,
             body=email.body,
@@ -150,7 +189,22 @@ class SmtpDelivery:
         try:
             smtp.ehlo_or_helo_if_needed()
             if "SMTPUTF8" in options and not smtp.has_extn("smtputf8"):
-                raise smtplib.SMTPNotSupportedError(
+                if not smtp_from.isascii():
+                    raise TemporaryDeliveryFailure(
+                        "SMTPUTF8 needed for the sender",
+                        reason=_lt(
+                            "The sender address %(sender)s has characters other "
+                            "than ASCII before the @, and the mail server "
+                            "%(server)s does not accept such addresses (it does "
+                            "not offer SMTPUTF8). Stop sending and choose a "
+                            "sender address in plain ASCII, or send through a "
+                            "mail server that offers SMTPUTF8; sending is tried "
+                            "again later.",
+                            sender=smtp_from,
+                            server=self.server_label(),
+                        ),
+                    )
+                raise AddressNotSupported(
                     "The mail server does not accept internationalised addresses "
                     "(SMTPUTF8)."
                 )
@@ -181,6 +235,8 @@ class SmtpDelivery:
         except smtplib.SMTPServerDisconnected:
             self._drop()
             raise
+        except TemporaryDeliveryFailure:
+            raise
         except Exception as error:
             raise _delivery_failed(self.env, error) from error
 
@@ -205,22 +261,167 @@ class SmtpDelivery:
         closed)."""
         if not self._connected:
             try:
-                self._session = (
-                    self.env["ir.mail_server"]
-                    .sudo()
-                    .connect(
-                        mail_server_id=self.mail_server_id or None,
-                        smtp_from=self.smtp_from,
+                with smtp_timeout(self.timeout()):
+                    self._session = (
+                        self.env["ir.mail_server"]
+                        .sudo()
+                        .connect(
+                            mail_server_id=self.mail_server_id or None,
+                            smtp_from=self.smtp_from,
+                        )
                     )
-                )
             except Exception as error:
                 raise TemporaryDeliveryFailure(
                     self.env._(
                         "cannot connect to the mail server: %(error)s", error=error
-                    )
+                    ),
+                    reason=self._connect_problem(error),
                 ) from error
             self._connected = True
         return self._session
+
+    def timeout(self):
+        """Seconds any socket operation may wait (setting
+        ``smtp_timeout_seconds``, default Odoo's ``SMTP_TIMEOUT``, at most
+        an hour)."""
+        return setting(
+            self.env,
+            "smtp_timeout_seconds",
+            float(ir_mail_server.SMTP_TIMEOUT),
+            float,
+            minimum=0.1,
+            maximum=MAX_SMTP_TIMEOUT,
+        )
+
+    def server_label(self):
+        """The mail server as an administrator finds it: name, host, port."""
+        server = self.env["ir.mail_server"].sudo().browse(self.mail_server_id)
+        if server.exists():
+            return f"'{server.name}' ({server.smtp_host}:{server.smtp_port})"
+        host = tools.config.get("smtp_server")
+        return f"{host}:{tools.config.get('smtp_port', 25)}"
+
+    def _connect_problem(self, error):
+        """Why the connection could not be opened, and the fix, for the
+        administrator (a lazy translation)."""
+        server = self.server_label()
+        if isinstance(error, smtplib.SMTPAuthenticationError):
+            return _lt(
+                "The mail server %(server)s refused the login: %(answer)s. Check "
+                "the user name and password of this outgoing mail server "
+                "(Settings > Technical > Outgoing Mail Servers); sending is "
+                "tried again later.",
+                server=server,
+                answer=f"{error.smtp_code} {_decode(error.smtp_error)}",
+            )
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            if "STARTTLS" in str(error).upper():
+                return _lt(
+                    "The mail server %(server)s does not offer an encrypted "
+                    "connection (STARTTLS), but this outgoing mail server is set "
+                    "to use one; nothing was sent without it. Check its port and "
+                    "connection encryption (Settings > Technical > Outgoing Mail "
+                    "Servers) or ask the mail provider to enable STARTTLS; "
+                    "sending is tried again later.",
+                    server=server,
+                )
+            if "AUTH" in str(error).upper():
+                return _lt(
+                    "The mail server %(server)s does not offer a login (SMTP "
+                    "AUTH), but this outgoing mail server has a user name. Check "
+                    "its port and connection encryption (many servers offer the "
+                    "login only over TLS), or remove the user name (Settings > "
+                    "Technical > Outgoing Mail Servers); sending is tried again "
+                    "later.",
+                    server=server,
+                )
+        if timed_out(error):
+            return self._timeout_problem(error)
+        return _lt(
+            "Cannot connect to the mail server %(server)s: %(error)s. Check the "
+            "host, port and connection encryption of the outgoing mail server "
+            "(Settings > Technical > Outgoing Mail Servers); sending is tried "
+            "again later.",
+            server=server,
+            error=str(error) or error.__class__.__name__,
+        )
+
+    def _timeout_problem(self, error):
+        return _lt(
+            "The mail server %(server)s did not answer within %(seconds)s "
+            "seconds (%(error)s). Sending is tried again later; nothing was "
+            "lost. If this keeps happening, check the host and port of the "
+            "outgoing mail server, or raise the system parameter "
+            "serial_correspondence.smtp_timeout_seconds.",
+            server=self.server_label(),
+            seconds=f"{self.timeout():g}",
+            error=str(error) or error.__class__.__name__,
+        )
+
+    def connection_lost(self, error):
+        """The failure to wait on when the connection broke before the
+        message was complete (the server cannot have taken it)."""
+        if timed_out(error):
+            reason = self._timeout_problem(error)
+        else:
+            reason = _lt(
+                "The connection to the mail server %(server)s was lost before "
+                "an e-mail was complete (%(error)s); nothing was lost, sending "
+                "is tried again later.",
+                server=self.server_label(),
+                error=str(error),
+            )
+        return TemporaryDeliveryFailure(
+            self.env._("the connection was closed: %(error)s", error=error),
+            reason=reason,
+        )
+
+    def answer_lost(self, error):
+        """The failure to wait on when the whole message was sent and the
+        connection broke (or timed out) before the server's answer."""
+        return TemporaryDeliveryFailure(
+            self.env._("no answer after the message: %(error)s", error=error),
+            reason=_lt(
+                "The mail server %(server)s did not confirm an e-mail that was "
+                "handed over completely (%(error)s). Whether it was delivered is "
+                "unknown, so it is not sent again (see the recipient with "
+                "'Delivery unknown'). Sending to the others is tried again "
+                "later; if this keeps happening, check the mail server or raise "
+                "the system parameter serial_correspondence.smtp_timeout_seconds.",
+                server=self.server_label(),
+                error=str(error),
+            ),
+        )
+
+    def configuration_problem(self, error):
+        """For a refusal (``MailDeliveryException``) that no recipient can
+        help: the sender refused, or a login wanted or refused. What to tell
+        the administrator (a lazy translation), else None."""
+        cause = error.__cause__ or error.__context__
+        code, answer = smtp_answer(error)
+        if code in LOGIN_CODES:
+            return _lt(
+                "The mail server %(server)s requires a login it has not got: "
+                "%(answer)s. Enter or correct the user name and password of this "
+                "outgoing mail server (Settings > Technical > Outgoing Mail "
+                "Servers); sending is tried again later.",
+                server=self.server_label(),
+                answer=answer,
+            )
+        # a temporary refusal of MAIL FROM (421, 451: greylisting, overload)
+        # is just that
+        if isinstance(cause, smtplib.SMTPSenderRefused) and code and code >= 500:
+            return _lt(
+                "The mail server %(server)s refused to take e-mails from "
+                "%(sender)s: %(answer)s. Use a sender address this mail server "
+                "may send for, or check the server's answer and the outgoing mail "
+                "server's settings (Settings > Technical > Outgoing Mail "
+                "Servers); sending is tried again later.",
+                server=self.server_label(),
+                sender=_decode(cause.sender),
+                answer=answer,
+            )
+        return None
 
     def reset(self):
         self.close()
@@ -276,6 +477,34 @@ def smtp_answer(error):
     return None, str(message)
 
 
+def _idna_domain(formatted):
+    """``formatted`` (``Name <local@domain>``) with the domain of its
+    address in IDNA ("punycode", as in the envelope): Python's e-mail
+    package would otherwise write a non-ASCII domain of the To header as an
+    encoded-word, which is no address at all. A non-ASCII local part stays
+    (it needs SMTPUTF8, and then the header is sent in UTF-8)."""
+    name, address = parseaddr(formatted)
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return formatted
+    try:
+        domain = idna.encode(domain).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return formatted
+    return formataddr((name, f"{local}@{domain}"))
+
+
+def timed_out(error):
+    """Whether ``error`` (or what caused it) is a socket timeout."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, TimeoutError) or "timed out" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _envelope(smtp_from, smtp_to_list, message):
     """``(from, to_list, bytes, mail options)`` of ``message`` as smtplib's
     ``send_message`` would send it (UTF-8 addresses need SMTPUTF8)."""
@@ -323,6 +552,44 @@ def _decode(answer):
 _RUN_DEFAULTS = contextvars.ContextVar(
     "serial_correspondence_mail_defaults", default=None
 )
+
+
+_RUN_TIMEOUT = contextvars.ContextVar(
+    "serial_correspondence_smtp_timeout", default=None
+)
+
+
+@contextlib.contextmanager
+def smtp_timeout(seconds):
+    """Inside this block, a connection Odoo opens waits at most ``seconds``
+    for each socket operation (instead of its ``SMTP_TIMEOUT``)."""
+    token = _RUN_TIMEOUT.set(seconds)
+    try:
+        yield
+    finally:
+        _RUN_TIMEOUT.reset(token)
+
+
+class _TimedSMTPConnection(ir_mail_server.SMTPConnection):
+    """Odoo's ``SMTPConnection`` with the timeout of ``smtp_timeout`` (the
+    one of a send run), else Odoo's own: the same connection otherwise."""
+
+    def __init__(self, server, port, encryption, context=None):
+        timeout = _RUN_TIMEOUT.get()
+        if timeout is None:
+            super().__init__(server, port, encryption, context=context)
+        elif encryption == "ssl":
+            self.__obj__ = smtplib.SMTP_SSL(
+                server, port, timeout=timeout, context=context
+            )
+        else:
+            self.__obj__ = smtplib.SMTP(server, port, timeout=timeout)
+
+
+# ``ir.mail_server.connect`` builds the class found under this name in its
+# module: ours, whose only difference is the timeout chosen above
+if not issubclass(ir_mail_server.SMTPConnection, _TimedSMTPConnection):
+    ir_mail_server.SMTPConnection = _TimedSMTPConnection
 
 
 @contextlib.contextmanager
