@@ -28,6 +28,8 @@ VAR = REPO_ROOT / "var"
 ADMIN_UID = 2  # base.user_admin
 EMAIL_DOMAIN = "bench.example.com"
 MB = 1024 * 1024
+# a benchmark drops its database: only names it may own
+DB_PREFIXES = ("sc_bench_", "bench_par_")
 
 
 def log(message: str) -> None:
@@ -57,7 +59,9 @@ def parser(doc: str, db: str, port: int, **defaults) -> argparse.ArgumentParser:
     result.add_argument(
         "--addons-path", required=True, help="given by the run-bench-*.sh wrapper"
     )
-    result.add_argument("--db", default=db, help="dropped first; starts sc_bench_")
+    result.add_argument(
+        "--db", default=db, help="dropped first; starts sc_bench_ or bench_par_"
+    )
     result.add_argument("--workers", type=int, default=2, help="Odoo's workers")
     result.add_argument("--port", type=int, default=port, help="Odoo's HTTP port")
     result.add_argument(
@@ -79,8 +83,10 @@ def parser(doc: str, db: str, port: int, **defaults) -> argparse.ArgumentParser:
 
 def parse(parser_: argparse.ArgumentParser, argv=None):
     args = parser_.parse_args(argv)
-    if not args.db.startswith("sc_bench_"):
-        parser_.error("--db must start with sc_bench_ (it is dropped)")
+    if not args.db.startswith(DB_PREFIXES):
+        parser_.error(
+            f"--db must start with {' or '.join(DB_PREFIXES)} (it is dropped)"
+        )
     return args
 
 

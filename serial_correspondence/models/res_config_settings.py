@@ -1,7 +1,9 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
+from ..tools import senders
 from .ir_mail_server import check_limit_values, check_sending_limits
 
 
@@ -26,6 +28,15 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="serial_correspondence.throttle_max_per_domain",
         help="How many serial e-mails may go to any one domain (e.g. example.com) "
         "in the window; 0 = no limit.",
+    )
+
+    serial_send_connections = fields.Integer(
+        string="Connections per serial e-mail",
+        config_parameter="serial_correspondence.send_connections",
+        help="How many connections to the mail server one serial e-mail sends "
+        "over at once, each a job of its own (across workers and servers); 0 = "
+        "as many as queue_job's channel root.serial_correspondence runs at once. "
+        "Applies from the next time sending starts.",
     )
 
     serial_storm_max_soft_failures = fields.Integer(
@@ -67,6 +78,19 @@ class ResConfigSettings(models.TransientModel):
                 settings.serial_throttle_window_minutes,
                 settings.serial_throttle_max_per_domain,
             )
+
+    @api.constrains("serial_send_connections")
+    def _check_serial_send_connections(self):
+        for settings in self:
+            if not 0 <= settings.serial_send_connections <= senders.MAX_SENDERS:
+                raise ValidationError(
+                    _(
+                        "Connections per serial e-mail: give a number of connections "
+                        "from 1 to %(max)s, or 0 for as many as the queue_job "
+                        "channel runs at once.",
+                        max=senders.MAX_SENDERS,
+                    )
+                )
 
     def set_values(self):
         result = super().set_values()

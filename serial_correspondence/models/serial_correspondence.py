@@ -564,7 +564,9 @@ class SerialCorrespondence(models.Model):
     # jobs
     # ------------------------------------------------------------------
 
-    def _enqueue_job(self, method_name, *args, description, identity, eta=None):
+    def _enqueue_job(
+        self, method_name, *args, description, identity, eta=None, remember=True
+    ):
         """Queue ``self.<method_name>(*args)`` as a queue_job job: the one way
         every job of the addon is queued (import, sending, letters).
 
@@ -572,7 +574,8 @@ class SerialCorrespondence(models.Model):
         once), many retries (a job killed with its worker counts as a try),
         and an identity key (``identity``, unique per run and step): a job
         that is already queued is not queued twice. The job is remembered
-        (``job_uuid``) for the processing status shown on the form."""
+        (``job_uuid``, unless ``remember`` is False) for the processing
+        status shown on the form."""
         self.ensure_one()
         # the job's company (queue_job's ``company_id``) is the
         # correspondence's, not the user's current one (see
@@ -586,7 +589,7 @@ class SerialCorrespondence(models.Model):
         )
         job = getattr(delayed, method_name)(*args)
         uuid = getattr(job, "uuid", None)
-        if uuid:
+        if uuid and remember:
             self._internal_write({"job_uuid": uuid})
         return job
 

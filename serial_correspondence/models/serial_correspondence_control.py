@@ -45,11 +45,10 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, format_datetime
 
-from ..tools import workflow
+from ..tools import senders, workflow
 from ..tools.schedule import expected_end, is_stale
 from ..tools.settings import setting
 from ..tools.texts import in_all_languages, write_text
-from .serial_correspondence_sending import SEND_LOCK_NAMESPACE
 
 DEFAULT_STALE_SCHEDULE_HOURS = 24
 
@@ -261,17 +260,12 @@ class SerialCorrespondence(models.Model):
             self._stop_sending_now()
 
     def _try_lock_sending_for_transaction(self):
-        """The sending lock (``_try_lock_sending``) until this transaction
-        ends: no send job starts on what is being changed; False when a send
-        job holds it."""
-        self.env.cr.execute(
-            SQL(
-                "SELECT pg_try_advisory_xact_lock(%s, %s)",
-                SEND_LOCK_NAMESPACE,
-                self.id,
-            )
+        """The locks of all the run's senders (``tools/senders.py``) until
+        this transaction ends: no send job starts on what is being changed;
+        False when a send job holds one of them."""
+        return senders.try_lock_slots_for_transaction(
+            self.env.cr, self.id, range(max(self.send_connections, 1))
         )
-        return self.env.cr.fetchone()[0]
 
     def _wait(self, resume_at, reason):
         """A send job that would wait (limits, a server asking to try later)
@@ -305,7 +299,8 @@ class SerialCorrespondence(models.Model):
         jobs of the run do nothing, a claim left by a job that died is
         "delivery unknown", and the correspondence takes its outcome."""
         self.ensure_one()
-        self._settle_interrupted_deliveries()
+        self._settle_free_slots()
+        self._drop_sender_checks()
         self._internal_write(
             {
                 "send_run": self.send_run + 1,

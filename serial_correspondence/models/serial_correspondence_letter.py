@@ -2,12 +2,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Serial letters: generate, check and edit, print, regenerate, finalize.
 
-Generating numbers the recipients in the chosen sort order, then a chain of
-jobs each evaluates the next pending recipients (excluded / error / created)
-until it has a part's worth of letters, prints them as one PDF part, and
-queues the next job; the last job puts the parts together into the document.
-Every job is idempotent: it belongs to a generation run and a part number,
-and does nothing when either is no longer current.
+Generating numbers the recipients in the chosen sort order and queues part
+jobs. Letters: each part is a fixed range of positions in that order, so
+parts are independent and printed in parallel (as many at once as queue_job
+runs in our channel, on any Odoo server of the database); each evaluates its
+recipients (excluded / error / created) and prints the created ones as one
+PDF part; the part that finds all others printed queues the job that puts
+the parts together, in sort order, into the document. Labels (and letters
+when only one job runs at a time): one part after the other, each evaluating
+the next pending recipients until it has a part's worth (labels: whole
+sheets). See ``_start_letter_parts``. Every job is idempotent: it belongs to
+a generation run and a part number, and does nothing when either is no
+longer current.
 """
 
 import base64
@@ -27,14 +33,20 @@ from odoo.tools import SQL, format_date
 from odoo.tools.mimetypes import guess_mimetype
 from odoo.tools.translate import LazyTranslate
 
-from ..tools import letter_pdf, workflow
+from ..tools import letter_pdf, senders, workflow
 from ..tools.label_sheets import LABEL_SHEET_SELECTION, LABEL_SHEETS
 from ..tools.settings import setting
+from .serial_correspondence import JOB_CHANNEL
 
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
 
 DEFAULT_LETTER_PART_SIZE = 200
+# the most letter parts of one serial letter queued at the same time
+MAX_PARALLEL_PARTS = 64
+# first key of the advisory lock the parts of a serial letter end under (the
+# second: the correspondence's id), see _letters_evaluated_elsewhere
+LETTER_PARTS_LOCK = 0x5C1E77
 # page margins (top, right, bottom, left) in mm; the letter layout places
 # everything on the first page relative to the top margin (DIN 5008 form B)
 LETTER_MARGINS_MM = (15, 0, 20, 0)
@@ -79,6 +91,15 @@ class SerialCorrespondence(models.Model):
     )
     letter_date = fields.Date(string="Date of the letters", readonly=True, copy=False)
     letter_run = fields.Integer(readonly=True, copy=False)
+    # internal, for the part jobs of the run (see _start_letter_parts):
+    # letter positions per part, 0 for one part after the other; how many
+    # parts are queued at once
+    letter_part_span = fields.Integer(
+        readonly=True, copy=False, groups="base.group_system"
+    )
+    letter_part_window = fields.Integer(
+        readonly=True, copy=False, groups="base.group_system"
+    )
     letter_output = fields.Selection(
         [("letters", "Letters"), ("labels", "Address labels")],
         string="Generated output",
@@ -123,6 +144,8 @@ class SerialCorrespondence(models.Model):
         return super()._processing_fields() | {
             "letter_date",
             "letter_run",
+            "letter_part_span",
+            "letter_part_window",
             "letter_output",
             "letter_part_ids",
             "document_page_count",
@@ -214,7 +237,7 @@ class SerialCorrespondence(models.Model):
                 "letter_output": self.output,
             }
         )
-        self._enqueue_letters_part(1)
+        self._start_letter_parts()
         return True
 
     def action_confirm_generate(self):
@@ -474,7 +497,81 @@ class SerialCorrespondence(models.Model):
             size = math.ceil(size / per_sheet) * per_sheet
         return size
 
-    def _enqueue_letters_part(self, part_number):
+    @api.model
+    def _letter_parallel_parts(self):
+        """How many letter parts of one serial letter are queued (and so may
+        be printed) at the same time: the setting ``letter_parallel_parts``,
+        by default the number of jobs queue_job's runner runs at once in our
+        channel (``tools/senders.py``)."""
+        return setting(
+            self.env,
+            "letter_parallel_parts",
+            senders.channel_capacity(JOB_CHANNEL),
+            minimum=1,
+            maximum=MAX_PARALLEL_PARTS,
+        )
+
+    def _start_letter_parts(self):
+        """Queue the first part jobs of the run just started.
+
+        Letters, when queue_job runs more than one job of our channel at
+        once (:meth:`_letter_parallel_parts`, the window): every part is a
+        fixed range of ``letter_part_span`` positions in the sort order
+        (part k: positions (k-1)*span+1 to k*span), so parts do not depend
+        on each other and are printed in parallel by as many workers (and
+        Odoo servers) as queue_job gives the channel. The first ``window``
+        parts are queued at once; each part, when printed, queues the part
+        ``window`` places further (never more parts waiting than can run:
+        the channel stays fair to the other correspondences, and a stop
+        leaves few jobs behind). The part that finds every other part
+        printed queues the assembly, in its own transaction (see
+        :meth:`_letters_evaluated_elsewhere`); queue_job's job dependencies
+        would enqueue it in a transaction after the part's commit, which a
+        killed server can lose. The document merges the parts by part
+        number: sort order, whatever order they were printed in. A part
+        holds at most ``span`` letters in memory; exclusions and errors make
+        some parts smaller.
+
+        One part after the other (``letter_part_span`` 0), each evaluating
+        the next pending recipients until it has a part's worth:
+
+        - labels: a sheet of labels is filled from the recipients that are
+          not excluded, so where a part starts is only known once the
+          previous one is evaluated; fixed ranges would leave partly empty
+          sheets in the middle of the document. Labels are few pages (up to
+          24 a sheet) and quick to print;
+        - letters when only one job runs at a time: fixed ranges would gain
+          nothing, and full parts are fewer."""
+        self.ensure_one()
+        window = self._letter_parallel_parts()
+        if self.output == "labels" or window == 1:
+            self.sudo()._internal_write(
+                {"letter_part_span": 0, "letter_part_window": 1}
+            )
+            self._enqueue_letters_part(1)
+            return
+        span = self._letter_part_size()
+        self.sudo()._internal_write(
+            {"letter_part_span": span, "letter_part_window": window}
+        )
+        total = self._letter_part_total(span)
+        for part_number in range(1, min(window, total) + 1):
+            # the first one is the one shown in the processing status
+            self._enqueue_letters_part(part_number, remember=part_number == 1)
+
+    def _letter_part_total(self, span):
+        """The number of parts of ``span`` positions of this run."""
+        self.env["serial.correspondence.recipient"].flush_model(["letter_sequence"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT max(letter_sequence) FROM serial_correspondence_recipient"
+                " WHERE correspondence_id = %s",
+                self.id,
+            )
+        )
+        return math.ceil((self.env.cr.fetchone()[0] or 0) / span)
+
+    def _enqueue_letters_part(self, part_number, remember=True):
         self._enqueue_job(
             "_generate_letters_part",
             self.letter_run,
@@ -485,9 +582,10 @@ class SerialCorrespondence(models.Model):
                 name=self.display_name,
             ),
             identity=f"letters-{self.id}-{self.letter_run}-{part_number}",
+            remember=remember,
         )
 
-    def _enqueue_letter_assembly(self):
+    def _enqueue_letter_assembly(self, remember=True):
         self._enqueue_job(
             "_assemble_letter_document",
             self.letter_run,
@@ -495,11 +593,14 @@ class SerialCorrespondence(models.Model):
                 "Put the document of %(name)s together", name=self.display_name
             ),
             identity=f"letters-{self.id}-{self.letter_run}-document",
+            remember=remember,
         )
 
     def _generate_letters_part(self, run, part_number):
-        """Job: evaluate the next pending recipients in sort order until a
-        part's worth of letters is created, print them, queue what follows."""
+        """Job: print part ``part_number`` of generation run ``run``: letters
+        in parallel a fixed range of positions
+        (:meth:`_generate_letters_range`), else the next part's worth
+        (:meth:`_generate_next_part`); see :meth:`_start_letter_parts`."""
         self.ensure_one()
         if self._starter_lost_access():
             return self.sudo()._end_letters_of_lost_starter(run, self.env.user)
@@ -507,6 +608,128 @@ class SerialCorrespondence(models.Model):
             return narrowed._generate_letters_part(run, part_number)
         if self.letter_run != run or self.state != "in_progress":
             return _("Nothing to do: this generation run is over.")
+        span = self.sudo().letter_part_span
+        if span:
+            return self._generate_letters_range(part_number, span)
+        return self._generate_next_part(part_number)
+
+    def _hold_correspondence_while_printing(self):
+        """A share lock on the correspondence, taken when the part is
+        printed and held until it commits. Parallel parts do not write the
+        correspondence (they would collide on it), yet a stop must not slip
+        between a part's reading and its commit: a stop committed since the
+        part job began makes this fail with a serialization error (queue_job
+        runs the job again: the run is over, it does nothing), one under way
+        makes it wait for the stop, then fail. A stop waits for the parts
+        holding it, which are only committing (see
+        :meth:`_hold_back_parts_in_print`). Parts share the lock."""
+        # a serialization error here is expected and retried: not logged
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM serial_correspondence WHERE id = %s FOR SHARE",
+                self.id,
+            ),
+            log_exceptions=False,
+        )
+
+    def _generate_letters_range(self, part_number, span):
+        """Letters: evaluate the pending recipients at positions
+        ``(part_number - 1) * span + 1`` to ``part_number * span``, print
+        the created ones as part ``part_number``, queue the part a window
+        further, and the assembly when every other part is printed.
+
+        Idempotent: a part's recipients are evaluated, its PDF printed and
+        what follows queued in one transaction; run again (a retry, a
+        worker killed before its commit was lost and requeued) it finds no
+        pending recipient in its range and does nothing."""
+        first, last = (part_number - 1) * span + 1, part_number * span
+        Recipient = self.env["serial.correspondence.recipient"]
+        Part = self.env["serial.correspondence.letter.part"].sudo()
+        pending = Recipient.search(
+            [
+                ("correspondence_id", "=", self.id),
+                ("state", "=", "pending"),
+                ("letter_sequence", ">=", first),
+                ("letter_sequence", "<=", last),
+            ],
+            order="letter_sequence, id",
+        )
+        if not pending or Part.search_count(
+            [("correspondence_id", "=", self.id), ("sequence", "=", part_number)]
+        ):
+            return _("Nothing to do: this part has already been printed.")
+        printable = self._evaluate_letter_recipients(pending)
+        self._print_new_part(part_number, printable)
+        self._hold_correspondence_while_printing()
+        following = part_number + self.sudo().letter_part_window
+        if following <= self._letter_part_total(span):
+            self._enqueue_letters_part(following, remember=False)
+        if self._letters_evaluated_elsewhere(first, last):
+            self._enqueue_letter_assembly(remember=False)
+            return _("Part %(part)s printed, the last one.", part=part_number)
+        return _("Part %(part)s printed.", part=part_number)
+
+    def _print_new_part(self, part_number, printable):
+        """Print the created letters ``printable`` (if any) as part
+        ``part_number``."""
+        if not printable:
+            return
+        sequences = printable.mapped("letter_sequence")
+        part = (
+            self.env["serial.correspondence.letter.part"]
+            .sudo()
+            .create(
+                {
+                    "correspondence_id": self.id,
+                    "sequence": part_number,
+                    "first_sequence": min(sequences),
+                    "last_sequence": max(sequences),
+                    "output": self.output,
+                    "label_sheet": self.label_sheet,
+                }
+            )
+        )
+        self._print_part(part)
+
+    def _letters_evaluated_elsewhere(self, first, last):
+        """Whether every recipient outside positions ``first`` to ``last``
+        (this part's) is evaluated, as committed: then this part is the
+        last and queues the assembly, in the transaction that commits the
+        part (a part killed after that commit has queued it already).
+
+        Parts end one at a time: a transaction-level advisory lock per
+        correspondence, held until the part commits, and a fresh snapshot
+        (a cursor of its own) taken after it: of two parts ending together,
+        the second sees the first committed. The lock is taken when the
+        part is printed, so parts wait for each other only while they
+        commit."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("SELECT pg_advisory_xact_lock(%s, %s)", LETTER_PARTS_LOCK, self.id)
+        )
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    """
+                    SELECT 1 FROM serial_correspondence_recipient
+                     WHERE correspondence_id = %s AND state = 'pending'
+                       AND (letter_sequence IS NULL
+                            OR letter_sequence NOT BETWEEN %s AND %s)
+                     LIMIT 1
+                    """,
+                    self.id,
+                    first,
+                    last,
+                )
+            )
+            return not cr.fetchone()
+
+    def _generate_next_part(self, part_number):
+        """One part after the other (labels, or letters printed one job at a
+        time, see :meth:`_start_letter_parts`): evaluate the next pending
+        recipients in sort order until a part's worth (labels: whole sheets)
+        is created, print them, queue what follows: the next part, or the
+        assembly."""
         Part = self.env["serial.correspondence.letter.part"].sudo()
         if Part.search_count(
             [("correspondence_id", "=", self.id), ("sequence", "=", part_number)]
@@ -524,19 +747,7 @@ class SerialCorrespondence(models.Model):
             if not batch:
                 break
             printable |= self._evaluate_letter_recipients(batch)
-        if printable:
-            sequences = printable.mapped("letter_sequence")
-            part = Part.create(
-                {
-                    "correspondence_id": self.id,
-                    "sequence": part_number,
-                    "first_sequence": min(sequences),
-                    "last_sequence": max(sequences),
-                    "output": self.output,
-                    "label_sheet": self.label_sheet,
-                }
-            )
-            self._print_part(part)
+        self._print_new_part(part_number, printable)
         if Recipient.search_count(
             [("correspondence_id", "=", self.id), ("state", "=", "pending")], limit=1
         ):
@@ -864,6 +1075,7 @@ class SerialCorrespondence(models.Model):
     def _write_letter_document(self):
         """Put the parts together into the document (the same attachment when
         it is updated after edits)."""
+        self._hold_back_parts_in_print()
         parts = self.sudo().letter_part_ids.sorted("sequence")
         document = self._own_document()
         if not parts:
@@ -893,6 +1105,39 @@ class SerialCorrespondence(models.Model):
             )
         self._internal_write(
             {"document_attachment_id": document.id, "document_page_count": pages}
+        )
+
+    def _hold_back_parts_in_print(self):
+        """Before the document is written (at the end of generating, at a
+        stop, after edits): no part may commit letters this document leaves
+        out. Lock the correspondence (waiting for parts that are committing,
+        see :meth:`_hold_correspondence_while_printing`; a part still
+        printing will wait for this transaction and then fail, as the stop
+        has changed the correspondence), then the recipients still pending,
+        skipping the ones a part printing now holds. A part committed since
+        this transaction began has evaluated some of them: locking them
+        fails with a serialization error and the whole action (a stop, say)
+        runs again, seeing that part. Nothing here waits for a part that
+        waits for this transaction."""
+        self.env.flush_all()
+        # serialization errors here are expected and retried: not logged
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM serial_correspondence WHERE id = %s FOR NO KEY UPDATE",
+                self.id,
+            ),
+            log_exceptions=False,
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM serial_correspondence_recipient
+                 WHERE correspondence_id = %s AND state = 'pending'
+                   FOR NO KEY UPDATE SKIP LOCKED
+                """,
+                self.id,
+            ),
+            log_exceptions=False,
         )
 
     def _update_letter_document(self):

@@ -11,9 +11,11 @@ class SerialCorrespondenceLetterPart(models.Model):
     """A printed part of a serial letter's document: the PDF of a run of
     consecutive letters (or label sheets) in sort order.
 
-    Generating prints one part per job; the document is the parts put
-    together. Editing a letter marks its part outdated: only that part is
-    printed again. The parts are deleted when the document is generated anew
+    Generating prints one part per job (letters: parts of fixed ranges of
+    the sort order, printed in parallel; labels: one after the other); the
+    document is the parts put together by ``sequence``, the part number.
+    Editing a letter marks its part outdated: only that part is printed
+    again. The parts are deleted when the document is generated anew
     and when the serial letter is finalized (the document is kept).
     """
 

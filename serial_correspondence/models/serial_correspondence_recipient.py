@@ -66,6 +66,9 @@ class SerialCorrespondenceRecipient(models.Model):
         "server; cleared with the outcome. Still set after an interruption means "
         "the delivery is unknown.",
     )
+    # which sender claimed it (tools/senders.py): whoever holds that
+    # sender's slot knows a claim without an outcome was left by one that died
+    send_slot = fields.Integer(readonly=True, copy=False)
     delivery_unknown = fields.Boolean(
         compute="_compute_delivery_unknown",
         help="The e-mail may or may not have left before an interruption.",
@@ -139,6 +142,7 @@ class SerialCorrespondenceRecipient(models.Model):
                 "reason",
                 "processed_at",
                 "send_started_at",
+                "send_slot",
                 "message_id",
                 "company_id",
                 "kind",

@@ -9,14 +9,16 @@ e-mail over and records its outcome is ``tools/send_run.py`` (``SendRun``);
 the SMTP conversation is ``tools/smtp_delivery.py`` (``SmtpDelivery``).
 
 The send job owns its transaction (``allow_commit`` on its job function):
-the commits below are the point of this job. Only one worker sends a given
-correspondence at a time (a PostgreSQL advisory lock, released when its
-connection ends).
+the commits below are the point of this job. A correspondence is sent by up
+to N send jobs at once, each over its own connection, never two to one
+recipient (``tools/senders.py``: slots, their locks, and how the senders
+agree on waiting, stopping and finishing).
 """
 
 # pylint: disable=invalid-commit
 
 import datetime
+import functools
 import logging
 import math
 import re
@@ -31,7 +33,7 @@ from odoo.tools.translate import LazyTranslate
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..tools import workflow
+from ..tools import senders, workflow
 from ..tools.send_run import BudgetExhausted, SendRun
 from ..tools.settings import setting
 from ..tools.smtp_delivery import (
@@ -45,8 +47,9 @@ from ..tools.texts import in_all_languages, write_text
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
 
-# first key of the advisory lock that lets one worker send a correspondence
-SEND_LOCK_NAMESPACE = 0x5C05E
+# seconds after which the lead sender looks again when the other senders
+# still have e-mails under way (the last of them normally ends the run)
+LEAD_CHECK_SECONDS = 10
 # seconds to wait before trying again after a temporary refusal; doubled
 # after each further one, up to the maximum
 DEFAULT_RETRY_DELAY = 60
@@ -91,10 +94,19 @@ class SerialCorrespondence(models.Model):
     # in every installed language (tools/texts.py)
     waiting_reason = fields.Char(readonly=True, copy=False, translate=True)
     retry_delay = fields.Integer(readonly=True, copy=False)
+    send_connections = fields.Integer(
+        string="Connections",
+        readonly=True,
+        copy=False,
+        help="How many senders, each over its own connection to the mail "
+        "server, this sending run uses at once (Settings: Connections per "
+        "serial e-mail).",
+    )
 
     def _processing_fields(self):
         return super()._processing_fields() | {
             "send_run",
+            "send_connections",
             "resume_at",
             "waiting_reason",
             "retry_delay",
@@ -127,7 +139,11 @@ class SerialCorrespondence(models.Model):
         unsent._internal_write({"state": "pending", "reason": False})
         self._apply_event("send")
         self._internal_write(
-            {"send_run": self.send_run + 1, "processing_user_id": self.env.uid}
+            {
+                "send_run": self.send_run + 1,
+                "processing_user_id": self.env.uid,
+                "send_connections": senders.sender_count(self.env),
+            }
         )
         # now, or at the planned time (models/serial_correspondence_control.py)
         self._start_send_run()
@@ -186,31 +202,111 @@ class SerialCorrespondence(models.Model):
     # the send job
     # ------------------------------------------------------------------
 
-    def _enqueue_send(self, eta=None):
-        """Queue the next send job (at ``eta``, a UTC datetime, if given)."""
+    def _enqueue_send(self, eta=None, slot=0, going_on=False):
+        """Queue the next send job of ``slot`` (0: the lead, which starts and
+        resumes the run; at ``eta``, a UTC datetime, if given). ``going_on``:
+        the lead's next job of a run under way, which never resumes a waiting
+        run (another sender made it wait: the job planned for then resumes
+        it)."""
         wake = eta.isoformat(timespec="seconds") if eta else "now"
+        if not slot:
+            self._enqueue_job(
+                "_send_emails",
+                self.send_run,
+                *((0, True) if going_on else ()),
+                eta=eta,
+                description=_("Send serial e-mail %(name)s", name=self.display_name),
+                identity=f"send-{self.id}-{self.send_run}-{'on-' if going_on else ''}"
+                f"{wake}",
+            )
+            return
         self._enqueue_job(
             "_send_emails",
             self.send_run,
+            slot,
             eta=eta,
-            description=_("Send serial e-mail %(name)s", name=self.display_name),
-            identity=f"send-{self.id}-{self.send_run}-{wake}",
+            description=_(
+                "Send serial e-mail %(name)s (connection %(number)s)",
+                name=self.display_name,
+                number=slot + 1,
+            ),
+            identity=f"send-{self.id}-{self.send_run}-s{slot}-{wake}",
+            # the form shows the lead's job
+            remember=False,
         )
 
-    def _send_emails(self, send_run):
-        """Job: send to the pending recipients for a while, then hand over to
-        the next job; the last one records the outcome. When the sending
+    def _enqueue_sender_check(self):
+        """Plan the lead's look at the run (``_end_slice``): the next whole
+        ``LEAD_CHECK_SECONDS`` after a full period, the same for senders
+        ending close together (so their checks are one job, by its
+        identity)."""
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        seconds = (now - now.replace(minute=0, second=0)).total_seconds()
+        eta = now + datetime.timedelta(
+            seconds=2 * LEAD_CHECK_SECONDS - seconds % LEAD_CHECK_SECONDS
+        )
+        self._enqueue_job(
+            "_send_emails",
+            self.send_run,
+            0,
+            True,
+            eta=eta,
+            description=_(
+                "Check the sending of serial e-mail %(name)s", name=self.display_name
+            ),
+            identity=f"send-{self.id}-{self.send_run}-check-{eta.isoformat()}",
+            remember=False,
+        )
+
+    def _drop_sender_checks(self):
+        """The planned checks of a run that ends now: done, nothing to do.
+        Chosen by identity among the correspondence's own jobs."""
+        checks = (
+            self.env["queue.job"]
+            .sudo()
+            .search(
+                [
+                    (
+                        "identity_key",
+                        "=like",
+                        f"serial_correspondence_send-{self.id}-{self.send_run}-check-%",
+                    ),
+                    ("state", "=", "pending"),
+                ]
+            )
+        )
+        checks._change_job_state(
+            "done", result=_("Nothing to do: this sending run has ended.")
+        )
+
+    def _send_emails(self, send_run, slot=0, going_on=False):
+        """Job: send to the pending recipients for a while as sender
+        ``slot`` (tools/senders.py), then hand over to the next job; the
+        sender that finds nobody left records the outcome. When the sending
         limits are used up or the mail server asks to wait, the
         correspondence waits and a job is planned for when it may go on: no
-        worker waits."""
+        worker waits. ``going_on``: a job of the lead that goes on with the
+        run, or looks at a run the other senders are ending (``_end_slice``);
+        it never resumes a waiting run (helpers never do)."""
         self.ensure_one()
         if self._starter_lost_access():
+            if slot:
+                return _("Nothing to do: the first connection ends this run.")
             return self.sudo()._end_run_of_lost_starter(send_run, self.env.user)
         if (narrowed := self._within_starter_companies()) is not None:
-            return narrowed._send_emails(send_run)
+            return narrowed._send_emails(send_run, slot, going_on)
         if self.send_run != send_run or self.state not in ("in_progress", "waiting"):
             return _("Nothing to do: this sending run is over.")
-        if not self._try_lock_sending():
+        if (slot or going_on) and (
+            self.state != "in_progress" or slot >= max(self.send_connections, 1)
+        ):
+            return _(
+                "Nothing to do: the first connection goes on when sending resumes."
+            )
+        if not self._try_lock_sending(slot):
+            if slot or going_on:
+                # this connection's sender is at work: one is enough
+                return _("Nothing to do: this connection is already sending.")
             raise RetryableJobError(
                 _("Another worker is sending this serial e-mail."),
                 seconds=5,
@@ -224,47 +320,124 @@ class SerialCorrespondence(models.Model):
             attachments=self._email_attachments(),
         )
         try:
-            # asked to stop, planned for later, or a plan gone stale
-            if (ended := self._before_sending()) is not None:
-                return ended
-            if self.state == "waiting":
-                self._apply_event("resume")
-                self._internal_write({"resume_at": False, "waiting_reason": False})
-            self._settle_interrupted_deliveries()
+            if slot:
+                self._settle_interrupted_deliveries(slot)
+            elif (started := self._start_sending_slice(send_run, going_on)) is not None:
+                # asked to stop, planned for later, a plan gone stale, over
+                return started
             cr.commit()
-            run = SendRun(self, sender)
+            run = SendRun(self, sender, slot)
             try:
                 self._send_pending(run)
             except BudgetExhausted as exhausted:
                 cr.commit()  # the outcomes so far; nothing was reserved
-                return self._wait(
-                    exhausted.resume_at, _lt("The sending limit is reached.")
+                return self._end_slice(
+                    run,
+                    functools.partial(
+                        self._wait,
+                        exhausted.resume_at,
+                        _lt("The sending limit is reached."),
+                    ),
                 )
             except TemporaryDeliveryFailure as failure:
                 cr.commit()  # the outcomes so far; the claim was released
-                return self._wait_after_temporary_failure(failure)
-            if run.stopped:
-                return self._end_stopped_run(run)
-            if self.retry_delay:
-                self._internal_write({"retry_delay": 0})
-            if run.skipped and not self._pending_recipients_exist(exclude=run.skipped):
-                return self._wait(
-                    run.domain_resume_at,
-                    _lt("The limit per recipient domain is reached."),
+                return self._end_slice(
+                    run, functools.partial(self._wait_after_temporary_failure, failure)
                 )
-            if self._pending_recipients_exist():
-                self._enqueue_send()
-                cr.commit()
-                return _("Sent %(count)s, continuing in a new job.", count=run.sent)
-            self._finish_sending()
-            cr.commit()
-            return _("Sending finished.")
+            return self._end_slice(run)
         finally:
             # unlock first: the next job, queued and committed above, may
             # already be starting; saying goodbye to the server is no part
             # of sending
-            self._unlock_sending()
+            self._unlock_sending(slot)
             sender.close()
+
+    def _start_sending_slice(self, send_run, going_on=False):
+        """The lead sender's start, alone among the senders
+        (``senders.coordinate``): the job's message when it ends here (the
+        run is over, a stop was asked for, the planned time has not come),
+        else None, with the run resumed after waiting, claims of senders
+        that died settled and the other senders queued."""
+        senders.coordinate(self.env, self.id)
+        if (
+            self.send_run != send_run
+            or self.state not in ("in_progress", "waiting")
+            or (going_on and self.state != "in_progress")
+        ):
+            self.env.cr.commit()
+            return _("Nothing to do: this sending run is over.")
+        if (ended := self._before_sending()) is not None:
+            return ended
+        if self.state == "waiting":
+            self._apply_event("resume")
+            self._internal_write({"resume_at": False, "waiting_reason": False})
+        self._settle_free_slots()
+        for slot in sorted(self._pending_slots(self.send_connections) - {0}):
+            # a sender at work holds its slot: queue only the free ones
+            if senders.try_lock_slots_for_transaction(self.env.cr, self.id, [slot]):
+                self._enqueue_send(slot=slot)
+        return None
+
+    def _pending_slots(self, count, exclude=()):
+        """The slots (of ``count`` senders) whose class has recipients no
+        sender has claimed yet (but ``exclude``)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT mod(id, %(count)s)
+                  FROM serial_correspondence_recipient
+                 WHERE correspondence_id = %(correspondence)s
+                   AND state = 'pending' AND send_started_at IS NULL
+                   AND NOT id = ANY(%(exclude)s::int[])
+                """,
+                count=max(count, 1),
+                correspondence=self.id,
+                exclude=list(exclude),
+            )
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    def _end_slice(self, run, wait=None):
+        """The end of a send job's slice, alone among the senders
+        (``senders.coordinate``): wait (``wait()``), stop, brake, finish,
+        or hand over to the next job of the same slot; nothing when another
+        sender has already ended or paused the run."""
+        senders.coordinate(self.env, self.id)
+        cr = self.env.cr
+        if self.send_run != run.run_number or self.state != "in_progress":
+            cr.commit()
+            return _(
+                "Sent %(count)s; another connection has ended this part of the run.",
+                count=run.sent,
+            )
+        if wait is not None:
+            return wait()
+        if run.stopped == "paused":
+            # the run waited while this sender was at work, and goes on again
+            run.stopped = None
+        if run.stopped:
+            return self._end_stopped_run(run)
+        if self.retry_delay:
+            self._internal_write({"retry_delay": 0})
+        if run.skipped and not self._pending_recipients_exist(exclude=run.skipped):
+            return self._wait(
+                run.domain_resume_at,
+                _lt("The limit per recipient domain is reached."),
+            )
+        if not self._pending_recipients_exist():
+            self._finish_sending()
+            cr.commit()
+            return _("Sending finished.")
+        if self._pending_slots(run.senders, exclude=run.skipped) & {run.own_slot}:
+            # the slice is over, the sender's class is not: its next job
+            self._enqueue_send(slot=run.own_slot, going_on=True)
+            cr.commit()
+            return _("Sent %(count)s, continuing in a new job.", count=run.sent)
+        # the rest is under way with the other senders: the last of them
+        # ends the run; the lead looks again in case one of them died
+        self._enqueue_sender_check()
+        cr.commit()
+        return _("Sent %(count)s; the other connections send the rest.", count=run.sent)
 
     def _end_run_of_lost_starter(self, send_run, starter):
         """The send job of a user who lost access (``starter``): the run is
@@ -302,18 +475,60 @@ class SerialCorrespondence(models.Model):
         )
 
     def _send_pending(self, run):
+        """Send the class of the run's own slot, then take over the class of
+        any other slot that is free (its sender ended or died), claims left
+        without an outcome settled first."""
+        cr = self.env.cr
+        count = run.senders
+        for step in range(count):
+            if run.over():
+                return
+            slot = (run.own_slot + step) % count
+            if not step:
+                self._send_class(run)
+                continue
+            if not senders.try_lock_slot(cr, self.id, slot):
+                continue  # its sender is at work
+            run.slot = slot
+            try:
+                self._settle_interrupted_deliveries(slot)
+                cr.commit()
+                self._send_class(run)
+            except BudgetExhausted:
+                cr.commit()  # the outcome of the last e-mail, before unlocking
+                raise
+            finally:
+                run.slot = run.own_slot
+                self._unlock_sending(slot)
+
+    def _send_class(self, run):
+        """Send to the pending recipients of ``run.slot``'s class."""
         Recipient = self.env["serial.correspondence.recipient"]
+        cr = self.env.cr
         while not run.over():
             if run.check_stop():
                 return
-            domain = [
-                ("correspondence_id", "=", self.id),
-                ("state", "=", "pending"),
-                ("send_started_at", "=", False),
-            ]
-            if run.skipped:
-                domain.append(("id", "not in", list(run.skipped)))
-            batch = Recipient.search(domain, order="id", limit=run.batch_size)
+            cr.execute(
+                SQL(
+                    """
+                    SELECT id FROM serial_correspondence_recipient
+                     WHERE correspondence_id = %(correspondence)s
+                       AND state = 'pending' AND send_started_at IS NULL
+                       AND mod(id, %(senders)s) = %(slot)s
+                       AND NOT id = ANY(%(skipped)s::int[])
+                     ORDER BY id
+                     LIMIT %(limit)s
+                    """,
+                    correspondence=self.id,
+                    senders=run.senders,
+                    slot=run.slot,
+                    skipped=list(run.skipped),
+                    limit=run.batch_size,
+                )
+            )
+            ids = [row[0] for row in cr.fetchall()]
+            # with the user's rights (record rules), as the ORM reads them
+            batch = Recipient.search([("id", "in", ids)], order="id")
             if not batch:
                 return
             self._send_batch(batch, run)
@@ -476,20 +691,43 @@ class SerialCorrespondence(models.Model):
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 
-    def _settle_interrupted_deliveries(self):
-        """Recipients claimed by a run that died: their delivery is unknown."""
-        interrupted = self.env["serial.correspondence.recipient"].search(
-            [
-                ("correspondence_id", "=", self.id),
-                ("state", "=", "pending"),
-                ("send_started_at", "!=", False),
-            ]
-        )
+    def _settle_interrupted_deliveries(self, slot):
+        """Recipients claimed under ``slot`` by a sender that died: their
+        delivery is unknown. The caller holds the slot's lock (no live
+        sender's claim is touched)."""
+        domain = [
+            ("correspondence_id", "=", self.id),
+            ("state", "=", "pending"),
+            ("send_started_at", "!=", False),
+        ]
+        if slot:
+            domain.append(("send_slot", "=", slot))
+        else:
+            # claims from before there were several senders have no slot
+            domain += ["|", ("send_slot", "=", 0), ("send_slot", "=", False)]
+        interrupted = self.env["serial.correspondence.recipient"].search(domain)
         # the mark stays: it keeps the recipient out of "Send e-mails" again
         interrupted._internal_write(
             {"state": "error", "processed_at": fields.Datetime.now()}
         )
         interrupted._write_reason(self._delivery_unknown_reason())
+
+    def _settle_free_slots(self):
+        """Settle the claims of every slot no sender is at work in (its lock
+        is free, or held by this job): what senders that died left."""
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "SELECT DISTINCT COALESCE(send_slot, 0) "
+                "FROM serial_correspondence_recipient "
+                "WHERE correspondence_id = %s AND state = 'pending' "
+                "AND send_started_at IS NOT NULL",
+                self.id,
+            )
+        )
+        for (slot,) in cr.fetchall():
+            if senders.try_lock_slots_for_transaction(cr, self.id, [slot]):
+                self._settle_interrupted_deliveries(slot)
 
     def _delivery_unknown_reason(self):
         """In every language (a ``Text``)."""
@@ -503,6 +741,7 @@ class SerialCorrespondence(models.Model):
         )
 
     def _finish_sending(self):
+        self._drop_sender_checks()
         counts = self._recipient_counts()
         self._internal_write(
             {"job_uuid": False, "resume_at": False, "waiting_reason": False}
@@ -531,21 +770,18 @@ class SerialCorrespondence(models.Model):
         }
 
     # ------------------------------------------------------------------
-    # one sender per correspondence, across workers and servers
+    # the senders' locks (tools/senders.py)
     # ------------------------------------------------------------------
 
-    def _try_lock_sending(self):
-        self.env.cr.execute(
-            SQL("SELECT pg_try_advisory_lock(%s, %s)", SEND_LOCK_NAMESPACE, self.id)
-        )
-        return self.env.cr.fetchone()[0]
+    def _try_lock_sending(self, slot=0):
+        return senders.try_lock_slot(self.env.cr, self.id, slot)
 
-    def _unlock_sending(self):
+    def _unlock_sending(self, slot=0):
         """Release the lock, also after an error: the connection goes back to
         the pool and would keep a session lock forever."""
-        query = SQL("SELECT pg_advisory_unlock(%s, %s)", SEND_LOCK_NAMESPACE, self.id)
+        cr = self.env.cr
         try:
-            self.env.cr.execute(query)
+            senders.unlock_slot(cr, self.id, slot)
         except psycopg2.Error:
-            self.env.cr.rollback()
-            self.env.cr.execute(query)
+            cr.rollback()
+            senders.unlock_slot(cr, self.id, slot)

@@ -5,6 +5,7 @@ from . import test_processing_status
 from . import test_res_partner
 from . import test_security
 from . import test_send
+from . import test_send_parallel
 from . import test_smtp_delivery
 from . import test_sending_limits
 from . import test_ui
@@ -13,6 +14,7 @@ from . import test_e2e_import
 from . import test_e2e_send
 from . import test_letters
 from . import test_letters_rpc
+from . import test_letters_parallel
 from . import test_e2e_sending_limits
 from . import test_security_rules
 from . import test_e2e_security
@@ -36,3 +38,4 @@ from . import test_reliability_input
 from . import test_reliability_smtp
 from . import test_e2e_pg_restart
 from . import test_e2e_letters_kill
+from . import test_e2e_send_parallel

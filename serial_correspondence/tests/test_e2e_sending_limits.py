@@ -127,6 +127,11 @@ class TestE2ESendingLimits(BaseCase):
         self.sink.tempfail(0)
         self.set_limits(max_emails=self.limit, minutes=self.window_minutes)
         self.set_param("retry_delay_seconds", self.retry_delay)
+        # one connection per serial e-mail: these tests follow the send jobs
+        # one by one (turns, back-off, which server sent what); several
+        # connections under the same limits: test_e2e_send_parallel.py and
+        # test_send_parallel.py
+        self.set_param("send_connections", 1)
         # a fresh budget: what earlier tests sent does not count here
         self.server.sql("DELETE FROM serial_correspondence_send_log")
         self.log_start = len(self.server.log_text())

@@ -24,6 +24,10 @@ the commit is what makes sending crash-safe, and the ORM's cost per e-mail
 rendered) is what made it slow. The history copy is sanitized as the ORM
 would (``_history_body``) while the mail server takes in the message.
 
+Several senders may send one correspondence at once (``tools/senders.py``):
+each claims only recipients of its slot's class and records its slot with
+the claim, so the rule holds per sender.
+
 The run also knows what it may do: how long (``send_slice_seconds``), how
 many (its fair share of the sending budget), which recipients wait for
 their domain's limit, and whether it must stop ("Stop": the correspondence's
@@ -72,7 +76,7 @@ class SendRun:
     ``SmtpDelivery``): claims, hand-overs and outcomes, and the limits of
     the run."""
 
-    def __init__(self, correspondence, delivery):
+    def __init__(self, correspondence, delivery, slot=0):
         env = correspondence.env
         self.correspondence = correspondence
         self.env = env
@@ -81,10 +85,16 @@ class SendRun:
         self.sent = 0
         # None, or why the run stops: "requested" (the user stopped it; this
         # run records the outcome), "braked" (the storm brake: too many soft
-        # bounces) or "superseded" (a newer run, or the workflow, has taken
-        # over: this run just ends)
+        # bounces), "paused" (another sender made the correspondence wait)
+        # or "superseded" (a newer run, or the workflow, has taken over:
+        # this run just ends)
         self.stopped = None
         self.run_number = correspondence.send_run
+        # the sender's slot whose class it is sending (tools/senders.py;
+        # changes when it takes over a free class) and how many there are
+        self.slot = slot
+        self.own_slot = slot
+        self.senders = max(correspondence.send_connections, 1)
         self.skipped = set()
         self.domain_resume_at = None
         # the last hand-over, until its outcome is recorded
@@ -95,7 +105,9 @@ class SendRun:
         self.deadline = time.monotonic() + setting(
             env, "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
         )
-        self.quota = correspondence._fair_share(delivery.mail_server_id)
+        # the correspondence's fair share, split among its senders
+        share = correspondence._fair_share(delivery.mail_server_id)
+        self.quota = None if share is None else max(-(-share // self.senders), 1)
         # read once per run: a change of the limits applies from the next job
         self.log = env["serial.correspondence.send.log"]
         self.limits = self.log._limits(delivery.mail_server_id)
@@ -119,7 +131,7 @@ class SendRun:
         """Read from the database whether this run must stop; True if so."""
         self.cr.execute(
             SQL(
-                "SELECT send_run, stop_requested, storm_brake_requested "
+                "SELECT send_run, stop_requested, storm_brake_requested, state "
                 "FROM serial_correspondence WHERE id = %s",
                 self.correspondence.id,
             )
@@ -131,6 +143,8 @@ class SendRun:
             self.stopped = "requested"
         elif row[2]:
             self.stopped = "braked"
+        elif row[3] != "in_progress":
+            self.stopped = "paused"
         return self.stopped is not None
 
     def skip(self, recipient_id, resume_at):
@@ -322,12 +336,14 @@ class SendRun:
         return SQL(
             """
             UPDATE serial_correspondence_recipient
-               SET send_started_at = now() AT TIME ZONE 'UTC'
+               SET send_started_at = now() AT TIME ZONE 'UTC',
+                   send_slot = %(slot)s
              WHERE id = %(recipient)s AND state = 'pending'
                AND send_started_at IS NULL
                AND EXISTS (
                    SELECT 1 FROM serial_correspondence
                     WHERE id = %(correspondence)s AND send_run = %(run)s
+                      AND state = 'in_progress'
                       AND stop_requested IS NOT TRUE
                       AND storm_brake_requested IS NOT TRUE
                )
@@ -336,6 +352,7 @@ class SendRun:
             recipient=email.recipient_id,
             correspondence=self.correspondence.id,
             run=self.run_number,
+            slot=self.slot,
         )
 
     def _claim_with_budget_row_sql(self, email, now):
