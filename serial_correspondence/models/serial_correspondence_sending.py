@@ -487,7 +487,7 @@ class SerialCorrespondence(models.Model):
             if not step:
                 self._send_class(run)
                 continue
-            if not senders.try_lock_slot(cr, self.id, slot):
+            if not self._try_lock_sending(slot):
                 continue  # its sender is at work
             run.slot = slot
             try:

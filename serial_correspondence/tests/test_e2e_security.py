@@ -1023,6 +1023,10 @@ class TestE2ESecurity(BaseCase):
             "resume_at": "2030-01-01 00:00:00",
             "waiting_reason": "Gefälscht",
             "retry_delay": 5,
+            # 32 connections at once would flood the mail server
+            "send_connections": 32,
+            "letter_part_span": 1,
+            "letter_part_window": 64,
             "letter_date": "2020-01-01",
             "letter_run": 7,
             "letter_output": "labels",
@@ -1072,12 +1076,44 @@ class TestE2ESecurity(BaseCase):
                 )
         self.assertUnchanged(correspondence_id, before)
 
+    def test_plain_user_cannot_set_the_number_of_connections(self):
+        # how many connections a serial e-mail opens (and letter parts run
+        # at once) is the administrator's: Odoo's settings and system
+        # parameters are refused to a plain user
+        key = "serial_correspondence.send_connections"
+        before = self.server.rpc("ir.config_parameter", "get_param", key)
+        attempts = [
+            ("ir.config_parameter", "set_param", key, "32"),
+            (
+                "ir.config_parameter",
+                "set_param",
+                "serial_correspondence.letter_parallel_parts",
+                "64",
+            ),
+            ("res.config.settings", "create", {"serial_send_connections": 32}),
+        ]
+        for model, method, *args in attempts:
+            with self.subTest(model=model, method=method, args=args):
+                self.assertRefused(self.plain.call(model, method, *args))
+        self.assertEqual(
+            self.server.rpc("ir.config_parameter", "get_param", key), before
+        )
+        self.assertFalse(
+            self.server.rpc(
+                "ir.config_parameter",
+                "get_param",
+                "serial_correspondence.letter_parallel_parts",
+            )
+        )
+
     def _recipient_processing_values(self):
         return {
             "state": "sent",
             "reason": "Gefälscht",
             "processed_at": "2020-01-01 00:00:00",
             "send_started_at": "2020-01-01 00:00:00",
+            # a claim under another sender's slot would be settled by it
+            "send_slot": 3,
             "message_id": self.secret_message,
             "letter_sequence": 5,
             "letter_subject": "Gefälscht",
