@@ -386,7 +386,9 @@ class TestE2EPostgresRestart(BaseCase):
                 [correspondence_id],
             )
         )
-        sink.handler.delay_after = 3.0
+        # long enough for the restart to end the server's connections first,
+        # also on a busy machine
+        sink.handler.delay_after = 10.0
 
         def in_flight():
             claimed = self.server.sql(
