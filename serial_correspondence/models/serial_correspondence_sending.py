@@ -303,6 +303,14 @@ class SerialCorrespondence(models.Model):
             return _(
                 "Nothing to do: the first connection goes on when sending resumes."
             )
+        if slot and self._sends_alone(self._sending_mail_server_id()):
+            # the lead sends alone while others share the limit: it takes
+            # over this class (queued once, by its identity)
+            self._enqueue_send(going_on=True)
+            return _(
+                "Nothing to do: while other serial e-mails share the sending "
+                "limit, the first connection sends alone."
+            )
         if not self._try_lock_sending(slot):
             if slot or going_on:
                 # this connection's sender is at work: one is enough
@@ -322,7 +330,11 @@ class SerialCorrespondence(models.Model):
         try:
             if slot:
                 self._settle_interrupted_deliveries(slot)
-            elif (started := self._start_sending_slice(send_run, going_on)) is not None:
+            elif (
+                started := self._start_sending_slice(
+                    send_run, sender.mail_server_id, going_on
+                )
+            ) is not None:
                 # asked to stop, planned for later, a plan gone stale, over
                 return started
             cr.commit()
@@ -352,12 +364,13 @@ class SerialCorrespondence(models.Model):
             self._unlock_sending(slot)
             sender.close()
 
-    def _start_sending_slice(self, send_run, going_on=False):
+    def _start_sending_slice(self, send_run, mail_server_id, going_on=False):
         """The lead sender's start, alone among the senders
         (``senders.coordinate``): the job's message when it ends here (the
         run is over, a stop was asked for, the planned time has not come),
         else None, with the run resumed after waiting, claims of senders
-        that died settled and the other senders queued."""
+        that died settled and the other senders queued (unless the lead
+        sends alone now: ``_sends_alone``)."""
         senders.coordinate(self.env, self.id)
         if (
             self.send_run != send_run
@@ -372,6 +385,8 @@ class SerialCorrespondence(models.Model):
             self._apply_event("resume")
             self._internal_write({"resume_at": False, "waiting_reason": False})
         self._settle_free_slots()
+        if self._sends_alone(mail_server_id):
+            return None
         for slot in sorted(self._pending_slots(self.send_connections) - {0}):
             # a sender at work holds its slot: queue only the free ones
             if senders.try_lock_slots_for_transaction(self.env.cr, self.id, [slot]):
@@ -428,8 +443,17 @@ class SerialCorrespondence(models.Model):
             self._finish_sending()
             cr.commit()
             return _("Sending finished.")
-        if self._pending_slots(run.senders, exclude=run.skipped) & {run.own_slot}:
-            # the slice is over, the sender's class is not: its next job
+        pending = self._pending_slots(run.senders, exclude=run.skipped)
+        if pending & {run.own_slot} or (
+            run.alone
+            and any(
+                senders.try_lock_slots_for_transaction(cr, self.id, [slot])
+                for slot in pending
+            )
+        ):
+            # the slice is over, the sender's class is not (or, sending
+            # alone, classes no other sender is at work in are left): its
+            # next job
             self._enqueue_send(slot=run.own_slot, going_on=True)
             cr.commit()
             return _("Sent %(count)s, continuing in a new job.", count=run.sent)
@@ -579,15 +603,29 @@ class SerialCorrespondence(models.Model):
         max_emails = Log._limits(mail_server_id)[0]
         if not max_emails:
             return None
-        # serial letters being printed take nothing of the e-mail budget
-        competing = max(
+        share = math.ceil(max_emails / self._competing_emails())
+        return max(min(share, Log._remaining(mail_server_id)), 1)
+
+    def _competing_emails(self):
+        """How many serial e-mails are sending or waiting (at least 1);
+        serial letters being printed take nothing of the e-mail budget."""
+        return max(
             self.sudo().search_count(
                 [("kind", "=", "email"), ("state", "in", ("in_progress", "waiting"))]
             ),
             1,
         )
-        share = math.ceil(max_emails / competing)
-        return max(min(share, Log._remaining(mail_server_id)), 1)
+
+    def _sends_alone(self, mail_server_id):
+        """Whether only the lead sender (slot 0) sends now: while other serial
+        e-mails share a sending limit with this one, each takes its turn over
+        one connection (its whole fair share in one job, so the turns stay
+        even); the other senders stand down and the lead takes over their
+        classes. Alone or without a limit, all connections send. Read from
+        the database at every job: it changes as others start and end."""
+        return bool(
+            self.env["serial.correspondence.send.log"]._limits(mail_server_id)[0]
+        ) and (self._competing_emails() > 1)
 
     @api.model
     def _wake_waiting(self):

@@ -109,12 +109,11 @@ class TestE2ELoad(BaseCase):
             )
         run = LoadRun([self.server, self.node], self.sink, plan)
         run.prepare(timeout=120)
-        # one connection per serial e-mail: the turns asserted below (every
-        # serial e-mail sends in every window) are those of one send job
-        # each; serial e-mails with several connections each take their
-        # turns less evenly within a window (test_send_parallel.py and
-        # test_e2e_send_parallel.py show several connections under a limit)
-        run.set_param("send_connections", 1)
+        # four connections per serial e-mail: while the three share the
+        # limit, each sends its turns over one connection (the others stand
+        # down), so the turns asserted below stay even; alone at the end,
+        # the last one sends over all four
+        run.set_param("send_connections", 4)
         memory = GroupMemory(
             {
                 self.server.name: self.server.process.pid,

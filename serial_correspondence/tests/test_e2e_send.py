@@ -61,12 +61,23 @@ class PacedSinkHandler(smtp_sink.SinkHandler):
     delay_before = 0.0
     delay_after = 0.0
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the addresses (lower case) of the messages stored whose "250" is
+        # being held back by ``delay_after`` now
+        self.holding = set()
+
     async def handle_DATA(self, server, session, envelope):
         if self.delay_before:
             await asyncio.sleep(self.delay_before)
         answer = await super().handle_DATA(server, session, envelope)
         if self.delay_after:
-            await asyncio.sleep(self.delay_after)
+            addresses = {address.lower() for address in envelope.rcpt_tos}
+            self.holding |= addresses
+            try:
+                await asyncio.sleep(self.delay_after)
+            finally:
+                self.holding -= addresses
         return answer
 
 

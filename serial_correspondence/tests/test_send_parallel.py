@@ -189,6 +189,65 @@ class TestParallelSending(SerialCorrespondenceCase):
         self.assertTrue(planned.eta)
         self.assertNotIn("(connection", planned.name)
 
+    def test_serial_emails_sharing_a_limit_take_even_turns_over_one_connection(
+        self,
+    ):
+        self.params.set_param("serial_correspondence.throttle_max_emails", "10")
+        self.params.set_param("serial_correspondence.throttle_window_minutes", "60")
+        first = self._sending(3)
+        second = self._sending(3)
+        # a sender of the first one's class 1 (queued before the second one
+        # started) stands down and leaves its class to the lead
+        first._enqueue_send(slot=1)
+        helper = self.queued_jobs(first).filtered(
+            lambda job: "(connection 2)" in job.name
+        )
+        self.assertEqual(
+            self.perform_job(helper).result,
+            "Nothing to do: while other serial e-mails share the sending limit, "
+            "the first connection sends alone.",
+        )
+        self.run_jobs()
+        # each took its whole fair share (10 / 2) in one turn of its lead,
+        # which went on into class 1 after its own class of four; no other
+        # connection was queued
+        for record in (first, second):
+            sent = record.recipient_ids.filtered(lambda r: r.state == "sent")
+            self.assertEqual(len(sent), 5, record.recipient_ids.mapped("state"))
+            self.assertEqual(sorted(sent.mapped("send_slot")), [0, 0, 0, 0, 1])
+            self.assertEqual(record.state, "waiting")
+            self.assertIn("limit", record.waiting_reason)
+        names = (
+            self.env["queue.job"]
+            .sudo()
+            .search([("func_string", "like", "._send_emails(")])
+            .mapped("name")
+        )
+        self.assertEqual(
+            [name for name in names if "(connection" in name],
+            [helper.name],
+        )
+        # (both go to the same twelve contacts)
+        self.assertEqual(sum(self._received().values()), 10)
+        # alone again (the second one stopped), the first one sends over its
+        # three connections once the limit allows
+        second.with_user(self.user).action_stop()
+        self.run_jobs()
+        self.assertNotEqual(second.state, "in_progress")
+        self.params.set_param("serial_correspondence.throttle_max_emails", "100")
+        first._wake_waiting()
+        self.run_jobs()
+        self.assertEqual(first.state, "done_auto")
+        self.assertEqual(sum(self._received().values()), 17)
+        self.assertEqual(len(self._received()), 12)
+        names = (
+            self.env["queue.job"]
+            .sudo()
+            .search([("func_string", "like", f"({first.id},)._send_emails(")])
+            .mapped("name")
+        )
+        self.assertTrue(any("(connection 3)" in name for name in names), names)
+
     def test_a_stop_ends_every_sender(self):
         record = self._sending(3, send_slice_seconds=0)
         # the lead starts and queues the other senders

@@ -105,9 +105,16 @@ class SendRun:
         self.deadline = time.monotonic() + setting(
             env, "send_slice_seconds", DEFAULT_SEND_SLICE_SECONDS, float
         )
-        # the correspondence's fair share, split among its senders
+        # the correspondence's fair share, split among its senders; while
+        # others share the limit, the lead sends it alone (``_sends_alone``)
         share = correspondence._fair_share(delivery.mail_server_id)
-        self.quota = None if share is None else max(-(-share // self.senders), 1)
+        self.alone = not slot and correspondence._sends_alone(delivery.mail_server_id)
+        if share is None:
+            self.quota = None
+        elif self.alone:
+            self.quota = share
+        else:
+            self.quota = max(-(-share // self.senders), 1)
         # read once per run: a change of the limits applies from the next job
         self.log = env["serial.correspondence.send.log"]
         self.limits = self.log._limits(delivery.mail_server_id)

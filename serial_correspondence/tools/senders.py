@@ -15,11 +15,14 @@ it; a live sender's claims are never touched. So a kill at any point leaves
 at most one "delivery unknown" per sender that died.
 
 Slot 0 is the lead: it starts the run (and resumes it after waiting) and
-queues the other senders. Any sender may end a part of the run (wait for
-the limits or a server, stop as asked, brake, finish), always under
-``coordinate``: a transaction-level advisory lock and a fresh read of the
-correspondence, so exactly one sender makes each change and the others see
-it. Nothing of this is kept in memory: several Odoo servers share it.
+queues the other senders. While other serial e-mails share a sending limit
+with it, the lead sends alone (``_sends_alone``): the other senders stand
+down and it takes over their classes, so that each serial e-mail's turn is
+its whole fair share and the turns stay even. Any sender may end a part of
+the run (wait for the limits or a server, stop as asked, brake, finish),
+always under ``coordinate``: a transaction-level advisory lock and a fresh
+read of the correspondence, so exactly one sender makes each change and the
+others see it. Nothing of this is kept in memory: several Odoo servers share it.
 """
 
 # the send job owns its transaction (models/serial_correspondence_sending.py)
