@@ -237,8 +237,11 @@ class SerialCorrespondence(models.Model):
                 delivery.hand_over(email)
                 delivery.finish(email)
             except TemporaryDeliveryFailure as failure:
+                # what the administrator can do, when the failure knows it
+                # (a login, the connection, the sender: tools/smtp_delivery.py)
+                error = self.env._(failure.reason) if failure.reason else failure
                 raise UserError(
-                    _("The test e-mail was not sent: %(error)s", error=failure)
+                    _("The test e-mail was not sent: %(error)s", error=error)
                 ) from failure
             except smtplib.SMTPServerDisconnected as error:
                 raise UserError(

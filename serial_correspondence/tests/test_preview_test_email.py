@@ -7,7 +7,8 @@ outgoing path of real sending, counted in the sending limits."""
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from .common import SerialCorrespondenceCase
+from ..testing import smtp_sink
+from .common import SINK_SERVER, SerialCorrespondenceCase
 
 SENDER = "Verein <verein@example.com>"
 
@@ -333,6 +334,21 @@ class TestTestEmail(PreviewCase):
         self.sink.refuse("weg@example.com")
         with self.assertRaisesRegex(UserError, "refused the test e-mail"):
             record.with_user(self.user).action_send_test("weg@example.com")
+        self.assertEqual(self.log_count(), logged)
+
+    def test_unreachable_mail_server_says_what_to_check(self):
+        record = self.ready()
+        logged = self.log_count()
+        port = smtp_sink.free_port("127.0.0.1")
+        self.env["ir.mail_server"].sudo().search([]).smtp_port = port
+        with self.assertRaises(UserError) as raised:
+            record.with_user(self.user).action_send_test("pruefer@example.com")
+        message = str(raised.exception)
+        self.assertIn("The test e-mail was not sent: Cannot connect to the", message)
+        self.assertIn(f"'{SINK_SERVER}'", message)
+        self.assertIn("host, port and connection encryption", message)
+        # its host and port are the administrator's
+        self.assertNotIn(str(port), message)
         self.assertEqual(self.log_count(), logged)
 
 

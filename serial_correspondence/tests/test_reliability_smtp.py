@@ -338,9 +338,15 @@ class TestMailServerFaults(SerialCorrespondenceCase):
     def test_server_not_reachable_waits_with_the_fix(self):
         partners = self.partners[:1]
         record = self.ready_email(partners)
-        self.use_server(smtp_sink.free_port(SINK_HOST))
+        port = smtp_sink.free_port(SINK_HOST)
+        self.use_server(port)
         self.send(record)
         self.assertWaiting(record, "Cannot connect to the mail server", "host, port")
+        # the server by its name: its host and port are the administrator's
+        # (users who may read the correspondence read the reason)
+        self.assertIn(f"'{self.mail_server.name}'", record.waiting_reason)
+        self.assertNotIn(SINK_HOST, record.waiting_reason)
+        self.assertNotIn(str(port), record.waiting_reason)
 
     # -- 5. internationalised addresses -------------------------------------
 

@@ -45,7 +45,6 @@ from email.utils import parseaddr
 
 import idna
 
-from odoo import tools
 from odoo.tools import email_normalize, formataddr, html2plaintext
 from odoo.tools.mail import generate_tracking_message_id
 from odoo.tools.translate import LazyTranslate
@@ -294,12 +293,15 @@ class SmtpDelivery:
         )
 
     def server_label(self):
-        """The mail server as an administrator finds it: name, host, port."""
+        """The mail server as an administrator finds it: the name of the
+        outgoing mail server, or the option of Odoo's configuration file.
+        Never its host or port: the reasons that name it are read by every
+        user who may read the correspondence, and only administrators may
+        read the mail servers' settings."""
         server = self.env["ir.mail_server"].sudo().browse(self.mail_server_id)
         if server.exists():
-            return f"'{server.name}' ({server.smtp_host}:{server.smtp_port})"
-        host = tools.config.get("smtp_server")
-        return f"{host}:{tools.config.get('smtp_port', 25)}"
+            return f"'{server.name}'"
+        return "'smtp_server'"
 
     def _connect_problem(self, error):
         """Why the connection could not be opened, and the fix, for the
