@@ -19,26 +19,47 @@ HTTP workers, job runner, wkhtmltopdf) is killed with SIGKILL
   statement (the history entries written, the document archived, the state
   set, nothing committed).
 
+In parallel (queue_job runs two jobs of the channel at once, so the serial
+letter is printed as fixed ranges of the sort order, two parts at a time:
+16 parts of 127 positions), it is killed
+
+- **two parts printing**: two part jobs have each evaluated and rendered
+  their letters (in their open transactions) and two wkhtmltopdf processes
+  print them at the same time;
+- **the last part printing, the other committed**: of the last two parts,
+  one has committed (it was not the last: it did not queue the assembly)
+  while the other one prints;
+- **the assembly queued**: that part, run again, ended last and queued the
+  assembly in its commit; the assembly has not started.
+
 Each moment is found from outside, from the database and ``/proc``: the
 server's processes are stopped (SIGSTOP) as soon as the moment is seen, the
 moment is checked again while they stand still, and then they are killed.
 Between parts, the job runner alone is stopped first, so the next job stays
-queued; while merging, the server runs in slices of milliseconds once the
-job has started, so the moment cannot slip by; at the last statement of
-*Finalize*, a row lock held by the test (as another user's edit would) keeps
-it there. Nothing in the addon knows about the test.
+queued (so too for the queued assembly); while merging, the server runs in
+slices of milliseconds once the job has started, so the moment cannot slip
+by; at the last statement of *Finalize*, a row lock held by the test (as
+another user's edit would) keeps it there; in parallel, the worker of the
+part first seen printing is stopped alone (its wkhtmltopdf too), so it stays
+printing until the other part prints, or has committed. Nothing in the addon
+knows about the test.
 
-After each restart (queue_job requeues the job that died), the run ends
+After each restart (queue_job requeues the jobs that died), the run ends
 *Created*: the document holds every created letter exactly once, in sort
 order (read back with pdftotext), one page each; the recipients' outcomes are
-right; no job failed. An interrupted *Finalize* has not happened at all
-(nothing archived, no history entry, the parts still there) and runs again to
-completion: the archived document unchanged, one history entry per contact.
+right; no job failed, each part job ran once (twice if killed), the assembly
+once; the temporary files of the killed prints are gone. What a kill leaves
+committed is checked too: the parts done, the recipients of every other part
+pending. An interrupted *Finalize* has not happened at all (nothing archived,
+no history entry, the parts still there) and runs again to completion: the
+archived document unchanged, one history entry per contact.
 """
 
 import base64
+import contextlib
 import hashlib
 import logging
+import math
 import os
 import random
 import re
@@ -76,6 +97,13 @@ TEMPLATE_BODY = (
 # a print's temporary directory names its process (tools/letter_pdf.py)
 WORK_DIR_RE = re.compile(r"^serial_letters\.(\d+)\.")
 OUTCOME_STATES = ("created", "created_incomplete", "create_failed")
+# in parallel: queue_job runs two jobs of our channel at once (two parts),
+# on three HTTP workers (one free for the test's calls); parts of 127
+# positions: 16 parts, the last one 120 positions
+PARALLEL_CHANNELS = "root:3,root.serial_correspondence:2"
+PARALLEL_WORKERS = 3
+PARALLEL_SPAN = 127
+PART_SIZE_PARAM = "serial_correspondence.letter_part_size"
 
 
 class _SingleRequestTransport(xmlrpc.client.Transport):
@@ -116,6 +144,25 @@ def _printing(pid):
         os.path.basename(command[0]).startswith(b"wkhtmltopdf")
         and any(arg.endswith(b"letters.html") for arg in command)
     )
+
+
+def _printers(pid):
+    """The wkhtmltopdf processes of worker ``pid`` printing letters."""
+    return [child for child in _children(pid) if _printing(child)] if pid else []
+
+
+def _descendants(pid):
+    """Pids of the live descendants of ``pid``."""
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _signal_processes(pids, sig):
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _open_temporary_pdfs(pid):
@@ -381,11 +428,12 @@ class TestE2ELettersSurviveKilledServer(BaseCase):
     def _signal_group(self, sig):
         os.killpg(self.server.process.pid, sig)
 
-    def _freeze_when(self, condition, timeout, what, interval=0.01):
+    def _freeze_when(self, condition, timeout, what, interval=0.01, held=()):
         """Wait until ``condition()`` returns something truthy, then stop
         every process of the server (SIGSTOP) and call it again once they
         stand still: when it holds then too, return its value with the server
-        stopped; otherwise let the server go on (SIGCONT) and keep waiting."""
+        stopped; otherwise let the server go on (SIGCONT) and keep waiting.
+        The processes ``held`` (stopped by the caller) stay stopped."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.server.running:
@@ -398,6 +446,7 @@ class TestE2ELettersSurviveKilledServer(BaseCase):
                 if value:
                     return value
                 self._signal_group(signal.SIGCONT)
+                _signal_processes(held, signal.SIGSTOP)
             time.sleep(interval)
         raise E2EError(
             f"timed out after {timeout}s waiting for {what}\n{self.server.log_tail()}"
@@ -980,6 +1029,362 @@ class TestE2ELettersSurviveKilledServer(BaseCase):
             self._assert_no_errors_logged()
         _logger.info(
             "e2e letters: finalize with 2 kills took %.1fs", time.monotonic() - started
+        )
+
+    # -- generating in parallel -------------------------------------------------
+
+    def _serve_parallel(self):
+        """Restart the server so that queue_job runs two jobs of our channel
+        at once (a worker more than that for the test's calls), with parts of
+        ``PARALLEL_SPAN`` positions; the cleanup gives the server back its
+        channels and workers for the other tests."""
+        channels, workers = self.server.channels, self.server.workers
+        self.server.stop()
+        self.addCleanup(self._serve_sequential, channels, workers)
+        # set while the server is down: no worker has the old value cached
+        self.server.sql(
+            "INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            [PART_SIZE_PARAM, str(PARALLEL_SPAN)],
+        )
+        self.server.workers = PARALLEL_WORKERS
+        self.server.start(channels=PARALLEL_CHANNELS)
+
+    def _serve_sequential(self, channels, workers):
+        if self.server.running:
+            self._kill("to give it its channels back")
+        self.server.sql(
+            "DELETE FROM ir_config_parameter WHERE key = %s", [PART_SIZE_PARAM]
+        )
+        # what a failed test left unfinished does not run into the next tests
+        self.server.sql(
+            "UPDATE queue_job SET state = 'cancelled'"
+            " WHERE method_name IN (%s, %s)"
+            "   AND state IN ('wait_dependencies', 'pending', 'enqueued', 'started')",
+            [PART_METHOD, ASSEMBLY_METHOD],
+        )
+        self.server.workers = workers
+        self.server.start(channels=channels)
+
+    def _positions(self, parts, span):
+        """The letter positions of ``parts`` (fixed ranges of ``span``)."""
+        total = len(self.contact_ids)
+        return {
+            position
+            for part in parts
+            for position in range((part - 1) * span + 1, min(part * span, total) + 1)
+        }
+
+    def _pending_positions(self, correspondence_id):
+        return {
+            position
+            for (position,) in self.server.sql(
+                "SELECT letter_sequence FROM serial_correspondence_recipient"
+                " WHERE correspondence_id = %s AND state = 'pending'",
+                [correspondence_id],
+            )
+        }
+
+    def _written_uncommitted(self, correspondence_id, part, span):
+        """How many recipients of ``part`` a transaction has written and not
+        committed (see :meth:`_rows_locked_by_others`)."""
+        return self._rows_locked_by_others(
+            "serial_correspondence_recipient",
+            "correspondence_id = %s AND letter_sequence BETWEEN %s AND %s",
+            [correspondence_id, (part - 1) * span + 1, part * span],
+        )
+
+    def _job_row(self, uuid):
+        """``(date_started, date_done, result)`` of a job, as committed."""
+        return self.server.sql(
+            "SELECT date_started, date_done, result FROM queue_job WHERE uuid = %s",
+            [uuid],
+        )[0]
+
+    def _hold_printing_part(self, correspondence_id, candidates, what):
+        """Wait until one of the part jobs ``candidates(jobs)`` returns (of
+        the committed ``jobs``) is started and its worker prints, then stop
+        (SIGSTOP) that worker and its processes alone: the part stays in the
+        middle of printing while the rest of the server goes on. Returns the
+        job with its ``printers`` and the stopped processes (``held``)."""
+        deadline = time.monotonic() + self.generate_timeout
+        while time.monotonic() < deadline:
+            if not self.server.running:
+                raise E2EError(f"the server exited while waiting for {what}")
+            for job in candidates(self._jobs(correspondence_id)):
+                worker = job["worker_pid"]
+                if job["state"] != "started" or not _printers(worker):
+                    continue
+                # the worker first: then it starts no other process
+                _signal_processes([worker], signal.SIGSTOP)
+                held = [worker, *_descendants(worker)]
+                _signal_processes(held[1:], signal.SIGSTOP)
+                printers = _printers(worker)
+                now = {other["uuid"]: other for other in self._jobs(correspondence_id)}
+                if printers and now[job["uuid"]] == job:
+                    return dict(job, printers=printers, held=held)
+                _signal_processes(held, signal.SIGCONT)
+            time.sleep(0.01)
+        raise E2EError(
+            f"timed out after {self.generate_timeout}s waiting for {what}\n"
+            f"{self.server.log_tail()}"
+        )
+
+    def _check_generating(self, correspondence_id, jobs, what):
+        if self._state(correspondence_id) != "in_progress" or any(
+            job["method"] == ASSEMBLY_METHOD for job in jobs
+        ):
+            raise E2EError(f"the parts were printed before {what}: {jobs}")
+
+    def _kill_two_parts_printing(self, correspondence_id, span, parts):
+        """Kill while two part jobs (of ``parts``) print at the same time:
+        each has evaluated and rendered its letters (written in its open
+        transaction) and runs wkhtmltopdf. The first one seen printing is
+        held there (its worker stopped) until a second one prints too.
+        Returns the two jobs as seen."""
+
+        def printing(jobs):
+            self._check_generating(correspondence_id, jobs, "two printed at once")
+            return [job for job in jobs if job["part"] in parts]
+
+        first = self._hold_printing_part(
+            correspondence_id, printing, f"a part of {parts} printing"
+        )
+
+        def two_printing():
+            jobs = self._jobs(correspondence_id)
+            self._check_generating(correspondence_id, jobs, "two printed at once")
+            if not _printers(first["worker_pid"]):
+                raise E2EError(f"the held part stopped printing: {first}")
+            for job in printing(jobs):
+                if job["uuid"] != first["uuid"] and job["state"] == "started":
+                    printers = _printers(job["worker_pid"])
+                    if printers:
+                        return dict(job, printers=printers)
+            return None
+
+        second = self._freeze_when(
+            two_printing,
+            self.generate_timeout,
+            "a second part printing",
+            held=first["held"],
+        )
+        killed = [first, second]
+        for job in killed:
+            job["written"] = self._written_uncommitted(
+                correspondence_id, job["part"], span
+            )
+            job["work_dirs"] = _work_directories({job["worker_pid"]})
+        done = sorted(
+            job["part"]
+            for job in self._jobs(correspondence_id)
+            if job["part"] and job["state"] == "done"
+        )
+        parts_committed = self._parts(correspondence_id)
+        pending = self._pending_positions(correspondence_id)
+        self._kill(f"with two parts printing: {killed}, parts done {done}")
+        with self.server.log_on_failure():
+            self.assertNotEqual(first["worker_pid"], second["worker_pid"])
+            # the window moved on: part k was queued by part k - 2, done
+            for job in killed:
+                self.assertIn(job["part"] - 2, done, job)
+            # what is committed: the parts done, no other; every position
+            # of the others is pending
+            self.assertEqual([part[0] for part in parts_committed], done)
+            self.assertEqual(
+                pending,
+                set(range(1, len(self.contact_ids) + 1)) - self._positions(done, span),
+            )
+            for job in killed:
+                # every recipient of the part written, uncommitted: pending
+                # again now
+                self.assertEqual(
+                    job["written"], len(self._positions([job["part"]], span)), job
+                )
+                self.assertTrue(
+                    job["work_dirs"], "the killed print left its temporary directory"
+                )
+            self.assertEqual(self._pending_positions(correspondence_id), pending)
+        return killed
+
+    def _kill_last_part_while_another_commits(self, correspondence_id, span, total):
+        """Kill one of the last two parts while it prints, once the other
+        one has committed (it was not the last: this one's recipients were
+        pending, so it did not queue the assembly). The first of the two
+        seen printing while the other has not committed yet is held there
+        (its worker stopped) until every other part has committed. Returns
+        the held part as seen."""
+        final = (total - 1, total)
+
+        def one_of_last_two(jobs):
+            self._check_generating(correspondence_id, jobs, "the last two parts ran")
+            last_two = {job["part"]: job for job in jobs if job["part"] in final}
+            candidates = []
+            for part, job in last_two.items():
+                other = last_two.get(final[0] if part == final[1] else final[1])
+                if job["state"] == "started" and (
+                    other is None
+                    or other["state"] != "done"
+                    # done since this one started
+                    or self._job_row(other["uuid"])[1] > self._job_row(job["uuid"])[0]
+                ):
+                    candidates.append(job)
+            return candidates
+
+        last = self._hold_printing_part(
+            correspondence_id, one_of_last_two, "one of the last two parts printing"
+        )
+
+        def others_committed():
+            jobs = self._jobs(correspondence_id)
+            if not _printers(last["worker_pid"]):
+                raise E2EError(f"the held part stopped printing: {last}")
+            parts = [job for job in jobs if job["part"]]
+            if len(parts) == total and all(
+                job["state"] == "done" for job in parts if job["uuid"] != last["uuid"]
+            ):
+                return jobs
+            return None
+
+        jobs = self._freeze_when(
+            others_committed,
+            self.generate_timeout,
+            "every other part committed",
+            held=last["held"],
+        )
+        [other] = [
+            job for job in jobs if job["part"] in final and job["uuid"] != last["uuid"]
+        ]
+        seen = dict(
+            last,
+            other=other["part"],
+            written=self._written_uncommitted(correspondence_id, last["part"], span),
+            work_dirs=_work_directories({last["worker_pid"]}),
+            parts=[part[0] for part in self._parts(correspondence_id)],
+            date_started=self._job_row(last["uuid"])[0],
+        )
+        pending = self._pending_positions(correspondence_id)
+        _started, other_done, other_result = self._job_row(other["uuid"])
+        self._kill(f"the last part printing, another one committed: {seen}")
+        with self.server.log_on_failure():
+            self.assertEqual(
+                [job for job in jobs if job["method"] == ASSEMBLY_METHOD],
+                [],
+                "no assembly queued while a part was not committed",
+            )
+            self.assertEqual(
+                seen["parts"],
+                [part for part in range(1, total + 1) if part != last["part"]],
+            )
+            self.assertEqual(pending, self._positions([last["part"]], span))
+            self.assertEqual(seen["written"], len(pending))
+            # the other one committed while this one was printing: it was
+            # not the last, it did not queue the assembly
+            self.assertGreater(other_done, seen["date_started"])
+            self.assertRegex(other_result or "", rf"^Part {other['part']} printed\.$")
+            self.assertTrue(seen["work_dirs"])
+        return seen
+
+    def _kill_with_assembly_queued(self, correspondence_id, last, total):
+        """Kill when the part killed last has run again and, the last to
+        end, queued the assembly, which has not started: queue_job's runner
+        is stopped while the part runs, so the assembly stays queued."""
+
+        def rerun():
+            jobs = self._jobs(correspondence_id)
+            self._check_generating(correspondence_id, jobs, "the last part ran again")
+            [job] = [job for job in jobs if job["uuid"] == last["uuid"]]
+            # started anew (not the state the killed run left)
+            return (
+                job["state"] == "started"
+                and self._job_row(job["uuid"])[0] > last["date_started"]
+            )
+
+        self.server.wait_for(
+            rerun, self.generate_timeout, "the last part running again", interval=0.05
+        )
+        runner = self._runner_pid()
+        self.assertTrue(runner, "queue_job's runner holds its lock")
+        os.kill(runner, signal.SIGSTOP)
+
+        def queued():
+            jobs = self._jobs(correspondence_id)
+            assembly = [job for job in jobs if job["method"] == ASSEMBLY_METHOD]
+            if any(job["state"] != "pending" for job in assembly):
+                raise E2EError(f"the assembly was handed to a worker: {jobs}")
+            if assembly and all(job["state"] == "done" for job in jobs if job["part"]):
+                return assembly[0]
+            return None
+
+        seen = self.server.wait_for(
+            queued, self.generate_timeout, "the assembly queued by the last part"
+        )
+        seen.update(
+            parts=len(self._parts(correspondence_id)),
+            pending=len(self._pending_positions(correspondence_id)),
+            correspondence_state=self._state(correspondence_id),
+            document=self.server.sql_value(
+                "SELECT document_attachment_id FROM serial_correspondence"
+                " WHERE id = %s",
+                [correspondence_id],
+            ),
+            last_result=self._job_row(last["uuid"])[2],
+        )
+        self._kill(f"with the assembly queued: {seen}")
+        with self.server.log_on_failure():
+            self.assertEqual(
+                (seen["parts"], seen["pending"], seen["correspondence_state"]),
+                (total, 0, "in_progress"),
+            )
+            self.assertFalse(seen["document"])
+            self.assertEqual(
+                seen["last_result"], f"Part {last['part']} printed, the last one."
+            )
+        return seen
+
+    def test_parallel_parts_killed_print_each_letter_once_in_order(self):
+        started = time.monotonic()
+        self._serve_parallel()
+        correspondence_id = self._create_letter()
+        self.server.rpc("serial.correspondence", "action_generate", [correspondence_id])
+        [(span, window)] = self.server.sql(
+            "SELECT letter_part_span, letter_part_window FROM serial_correspondence"
+            " WHERE id = %s",
+            [correspondence_id],
+        )
+        # fixed ranges, two parts at a time (the channel's capacity)
+        self.assertEqual((span, window), (PARALLEL_SPAN, 2))
+        total = math.ceil(len(self.contact_ids) / span)
+
+        two = self._kill_two_parts_printing(
+            correspondence_id, span, range(3, total - 1)
+        )
+        self._restart()
+        last = self._kill_last_part_while_another_commits(
+            correspondence_id, span, total
+        )
+        self._restart()
+        self._kill_with_assembly_queued(correspondence_id, last, total)
+        self._restart()
+        self._wait_state(
+            correspondence_id, OUTCOME_STATES, self.generate_timeout, "letters"
+        )
+
+        with self.server.log_on_failure():
+            self._assert_outcomes(correspondence_id)
+            self._assert_document_holds_each_letter_once_in_order(correspondence_id)
+            killed = {job["uuid"] for job in [*two, last]}
+            self.assertEqual(len(killed), 3)
+            self._assert_jobs_done(correspondence_id, killed)
+            self.assertEqual(len(self._parts(correspondence_id)), total)
+            self.assertFalse(
+                _work_directories({job["worker_pid"] for job in [*two, last]}),
+                "the temporary files of the killed prints are still there",
+            )
+            self._assert_no_errors_logged()
+        _logger.info(
+            "e2e letters: generating in parallel with 3 kills took %.1fs",
+            time.monotonic() - started,
         )
 
 
