@@ -365,6 +365,37 @@ class TestCheckRecipients(LetterDataMixin, SerialCorrespondenceCase):
                 )
         self.assertIsInstance(caught.exception, (PermissionError, QWebException))
 
+    def test_batch_rendering_of_placeholders_gives_odoos_texts(self):
+        """A template of plain placeholders, its HTML normalized once per
+        batch (``models/mail_render_mixin.py``): every contact gets the text
+        Odoo's own rendering gives, defaults and escaping included."""
+        template = self.env["mail.template"].create(
+            {
+                "name": "Placeholders",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "subject": "Hallo {{ object.name }}",
+                "body_html": "<div><p>Hallo <t t-out='object.name'/>,"
+                "<br>Ort: <span t-out='object.city'>unbekannt</span></p>"
+                "<table><tr><td t-out='object.email'/></tr></table></div>",
+            }
+        )
+        partners = self.env["res.partner"].create(
+            [
+                {"name": "Anna <b>&</b> Söhne", "city": "Köln"},
+                {"name": "Bernd", "email": "bernd@example.com"},
+                {"name": "Carla"},
+                {"name": "Dora", "city": "Berlin"},
+            ]
+        )
+        odoo_bodies = template._render_field(
+            "body_html", partners.ids, compute_lang=True
+        )
+        with compiled_once():
+            ours = template._render_field("body_html", partners.ids, compute_lang=True)
+        self.assertEqual(ours, odoo_bodies)
+        self.assertIn("Anna &lt;b&gt;&amp;&lt;/b&gt; Söhne", ours[partners[0].id])
+        self.assertIn("Ort: <span>unbekannt</span>", ours[partners[2].id])
+
     def test_batch_rendering_makes_local_links_absolute_as_odoo_does(self):
         """The base URL read once per batch (``models/mail_render_mixin.py``)
         gives every contact the text Odoo's own rendering gives."""

@@ -4,11 +4,20 @@
 (``testing/smtp_sink.py``), in this process: what goes over the wire, what
 the server's answers become, and the hand-over in two halves."""
 
+from unittest.mock import patch
+
 from odoo.tests import tagged
+from odoo.tools import formataddr
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
-from ..tools.smtp_delivery import OutgoingEmail, SmtpDelivery, email_domain, smtp_answer
+from ..tools.smtp_delivery import (
+    OutgoingEmail,
+    SmtpDelivery,
+    _same_message,
+    email_domain,
+    smtp_answer,
+)
 from .common import SerialCorrespondenceCase
 
 SENDER = "Verein <verein@example.com>"
@@ -204,6 +213,91 @@ class TestSmtpDelivery(SerialCorrespondenceCase):
             [message["To"] for message in self.sink.messages()],
             ["Anna <anna@example.com>", "Anna <bernd@example.com>"],
         )
+
+    # -- the messages after the first ones: written from the skeleton --------
+
+    def test_messages_from_the_skeleton_are_the_messages_odoo_builds(self):
+        """From the third message of a session on, the message is written from
+        what the first ones had in common: the same bytes as Odoo's own
+        build (but the random boundaries and the date), for names, subjects
+        and bodies that take every encoding, with attachments and the
+        e-mail's own headers."""
+        cases = [
+            ("Jürgen Müller", "juergen@example.com", "Hallo Jürgen", "<p>Grüße</p>"),
+            ("Anna", "anna@example.com", "Rundschreiben", "<p>Hallo Anna</p>"),
+            ('Ann"a, B.', "a.b@example.com", "x" * 200, "<p>" + "lang " * 300),
+            ("Иван Петров", "ivan@example.com", "Привет " * 20, "<p>Привет</p>" * 99),
+            ("Jörg", "jörg@example.com", "Hi", "<pre>Eins\n.\n..zwei\n.Punkt</pre>"),
+            ("Zoë", "zoe@bücher.example", "Subj\u00e9", "<p>a\r\n.\r\nb</p>"),
+            ("", "leer@example.com", "", ""),
+            ("A" * 100, "a@example.com", "=?utf-8?q?x?= 😀", "<p>😀</p>" * 50),
+        ]
+        flyer = self.env["ir.attachment"].create(
+            {"name": "Programm ü.pdf", "raw": b"%PDF-1.4\n" * 99}
+        )
+        headers = {
+            "List-Unsubscribe": "<https://example.com/serial_correspondence/"
+            "unsubscribe/1?token=" + "a" * 64 + ">",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        for attachments, own_headers in ((None, {}), (flyer, headers)):
+            with self.subTest(attachments=bool(attachments)):
+                delivery = SmtpDelivery(
+                    self.env["ir.mail_server"], SENDER, attachments=attachments
+                )
+                self.addCleanup(delivery.close)
+                delivery.session()
+                for name, address, subject, body in cases * 2:
+                    email = self.email(address, body)
+                    email.email_to = formataddr((name, address))
+                    email.subject = subject
+                    email.headers = dict(own_headers)
+                    delivery.prepare(email)
+                    self.assertTrue(
+                        _same_message(email.envelope, delivery._odoo_envelope(email)),
+                        f"{name} <{address}>",
+                    )
+                self.assertIsNotNone(delivery._skeleton, "the skeleton was used")
+                for email in cases[:2]:
+                    self.deliver(delivery, self.email(email[1], email[3]))
+        messages = self.sink.messages()
+        self.assertEqual(len(messages), 4)
+        self.assertEqual(
+            [
+                message.get_body(("html",)).get_content().rstrip()
+                for message in messages
+            ],
+            ["<p>Grüße</p>", "<p>Hallo Anna</p>"] * 2,
+        )
+        self.assertEqual(
+            [part.get_filename() for part in messages[3].iter_attachments()],
+            ["Programm ü.pdf"],
+        )
+
+    def test_an_override_that_changes_more_per_recipient_keeps_odoos_build(self):
+        """A message the skeleton would write otherwise than Odoo (here a
+        header an override adds per recipient) is built by Odoo."""
+        delivery = self.delivery()
+        delivery.session()
+        build_email = type(self.env["ir.mail_server"]).build_email
+
+        def build_with_header(server, *args, **kwargs):
+            message = build_email(server, *args, **kwargs)
+            message["X-Empfaenger"] = kwargs["email_to"][0]
+            return message
+
+        emails = [self.email(f"person{number}@example.com") for number in range(4)]
+        with patch.object(
+            type(self.env["ir.mail_server"]), "build_email", build_with_header
+        ):
+            for email in emails:
+                delivery.prepare(email)
+        self.assertIsNone(delivery._skeleton)
+        for number, email in enumerate(emails):
+            self.assertIn(
+                f"X-Empfaenger: Anna <person{number}@example.com>".encode(),
+                email.envelope[2],
+            )
 
 
 @tagged("post_install", "-at_install")
