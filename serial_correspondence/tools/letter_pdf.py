@@ -558,6 +558,16 @@ def _page_tree(reader):
     return pages
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_bytes(name):
+    """A PDF name as written (PyPDF2 writes one character at a time)."""
+    return generic.NameObject(name).renumber()
+
+
+def _write_name(name, buffer):
+    buffer.write(_name_bytes(str(name)))
+
+
 def _stream_data(stream):
     getter = getattr(stream, "get_data", None) or stream.getData
     return getter()
@@ -578,7 +588,13 @@ def letter_starts(pdf):
     starts = []
     pages = _page_tree(reader)
     for index, (page, _inherited) in enumerate(pages):
-        for match in _MARKER_RE.finditer(_page_content(page)):
+        content = _page_content(page)
+        # every match holds ".00392": the regex only runs from its first
+        # occurrence on (the same matches, without scanning the whole page)
+        first = content.find(b".00392")
+        if first < 0:
+            continue
+        for match in _MARKER_RE.finditer(content, max(first - 1, 0)):
             rgb = tuple(round(float(value) * 255) for value in match.groups())
             if rgb == MARKER_RGB:
                 starts.append(index)
@@ -687,7 +703,7 @@ class PdfAssembler:
             buffer = io.BytesIO()
             buffer.write(b"<<\n/Parent 2 0 R\n")
             for key, value in values.items():
-                generic.NameObject(key).write_to_stream(buffer, None)
+                _write_name(key, buffer)
                 buffer.write(b" ")
                 self._serialize(value, buffer, reference)
                 buffer.write(b"\n")
@@ -763,7 +779,7 @@ class PdfAssembler:
             for key, value in _raw_items(obj):
                 if key == "/Length":
                     continue
-                generic.NameObject(key).write_to_stream(buffer, None)
+                _write_name(key, buffer)
                 buffer.write(b" ")
                 self._serialize(value, buffer, reference)
                 buffer.write(b"\n")
@@ -773,7 +789,7 @@ class PdfAssembler:
         elif isinstance(obj, dict):
             buffer.write(b"<<\n")
             for key, value in _raw_items(obj):
-                generic.NameObject(key).write_to_stream(buffer, None)
+                _write_name(key, buffer)
                 buffer.write(b" ")
                 self._serialize(value, buffer, reference)
                 buffer.write(b"\n")
@@ -784,6 +800,8 @@ class PdfAssembler:
                 buffer.write(b" ")
                 self._serialize(value, buffer, reference)
             buffer.write(b" ]")
+        elif isinstance(obj, generic.NameObject):
+            _write_name(obj, buffer)
         else:
             obj.write_to_stream(buffer, None)
 
