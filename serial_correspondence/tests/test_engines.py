@@ -388,6 +388,60 @@ class TestEnginesLetterPdf(BaseCase):
         self.assertRegex(info, r"Title:\s+Serienbrief Ä")
         self.assertRegex(info, r"Pages:\s+7")
 
+    def test_merge_copies_objects_as_written(self):
+        """Objects are copied as bytes: references renumbered, but not those
+        in strings or comments; stream data as it is; an indirect /Length
+        written directly; a damaged object read by PyPDF2 instead."""
+        content = b"BT /F1 12 Tf 72 700 Td (Hello 4 0 R \\) (x)) Tj ET endobj"
+        objects = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [0 0 595 842] >>",
+            b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R "
+            b"/Resources << /Font << /F1 6 0 R >> >> >>",
+            b"<< /Length 5 0 R >>\nstream\n" + content + b"\nendstream",
+            b"%d" % len(content),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica % see 9 0 R\n"
+            b" /X (a(b)c 7 0 R) /Y <41 42> /Z [7 0 R] >>",
+            b"[ /Name#20x 1.5 -2 true null ]",
+        ]
+        out = io.BytesIO()
+        out.write(b"%PDF-1.4\n")
+        offsets = []
+        for number, body in enumerate(objects, start=1):
+            offsets.append(out.tell())
+            out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+        xref = out.tell()
+        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+        out.writelines(b"%010d 00000 n \n" % offset for offset in offsets)
+        out.write(
+            b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(objects) + 1, xref)
+        )
+        pdf = out.getvalue()
+        self.assertIsNotNone(letter_pdf.PdfPages(pdf).raw)
+        merged = io.BytesIO()
+        self.assertEqual(letter_pdf.merge_pdfs([pdf, pdf], merged), 2)
+        merged = merged.getvalue()
+        self.assertEqual(merged.count(b"(a(b)c 7 0 R)"), 2)
+        self.assertEqual(merged.count(b"% see 9 0 R"), 2)
+        self.assertEqual(merged.count(b"stream\n" + content + b"\nendstream"), 2)
+        self.assertEqual(merged.count(b"<< /Length %d >>" % len(content)), 2)
+        self.assertIn(b"/Z [6 0 R]", merged)
+        self.assertIn(b"/Z [10 0 R]", merged)
+        self.assertEqual(merged.count(b"[ /Name#20x 1.5 -2 true null ]"), 2)
+        self.assertEqual(
+            [text.strip() for text in pdf_pages(merged)],
+            ["Hello 4 0 R ) (x)", "Hello 4 0 R ) (x)"],
+        )
+        # an object without its endobj: read by PyPDF2, not beyond its end
+        damaged = pdf.replace(b">>\nendobj\n7 0 obj", b">>\n      \n7 0 obj")
+        self.assertEqual(len(damaged), len(pdf))
+        merged = io.BytesIO()
+        self.assertEqual(letter_pdf.merge_pdfs([damaged], merged), 1)
+        self.assertIn(b"/BaseFont /Helvetica", merged.getvalue())
+        self.assertIn(b"/Name#20x 1.5 -2 true null", merged.getvalue())
+        self.assertEqual(len(pdf_pages(merged.getvalue())), 1)
+
     def test_page_numbers_are_stamped(self):
         x_pt, y_pt = letter_pdf.page_number_position()
         self.assertAlmostEqual(x_pt, 190 * 72 / 25.4)

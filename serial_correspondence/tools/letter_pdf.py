@@ -36,8 +36,11 @@ One document
 ------------
 PyPDF2's writer (2.x) is quadratic in the number of objects (10,000 pages take
 minutes), so :class:`PdfAssembler` copies the pages of the parts into one file
-itself, in one pass, renumbering the objects. It only reads the parts through
-the PDF reader that Odoo ships (``odoo.tools.pdf``).
+itself, in one pass, renumbering the objects. It reads the parts through the
+PDF reader that Odoo ships (``odoo.tools.pdf``), but copies the objects of a
+PDF with a classic cross-reference table (wkhtmltopdf's, its own) as they are
+written: references renumbered, stream data byte for byte (parsing every
+object with PyPDF2 and writing it again took most of the time of a merge).
 """
 
 import base64
@@ -129,6 +132,9 @@ def html_to_pdf(html, margins_mm, timeout=DEFAULT_TIMEOUT):
         "--encoding",
         "utf-8",
         "--disable-javascript",
+        # without JavaScript its 200 ms wait for scripts is idle time
+        "--javascript-delay",
+        "0",
         "--disable-local-file-access",
         "--page-size",
         "A4",
@@ -537,16 +543,20 @@ def _raw_items(dictionary):
     return dict.items(dictionary)
 
 
-def _page_tree(reader):
+def _page_tree(reader, objects=None):
     """The pages of ``reader`` in order, each with the inheritable
-    attributes of its ancestors: ``[(page dict, {key: value})]``."""
+    attributes of its ancestors: ``[(page dict, {key: value})]``. ``objects``:
+    the same PDF as :class:`_RawObjects`, to read the nodes faster."""
     inheritable = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
     pages = []
-    root = _resolve(dict.__getitem__(_resolve(reader.trailer["/Root"]), "/Pages"))
+    root = dict.__getitem__(_resolve(reader.trailer["/Root"]), "/Pages")
     stack = [(root, {})]
     while stack:
         node, inherited = stack.pop()
-        node = _resolve(node)
+        value = None
+        if objects is not None and isinstance(node, generic.IndirectObject):
+            value = objects.value(node.idnum, node.generation, reader)
+        node = _resolve(node) if value is None else value
         raw = dict(_raw_items(node))
         if raw.get("/Type") == "/Pages" or "/Kids" in raw:
             inherited = dict(inherited)
@@ -586,7 +596,7 @@ def letter_starts(pdf):
     """Return ``(page count, [index of the first page of each letter])``."""
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
     starts = []
-    pages = _page_tree(reader)
+    pages = _page_tree(reader, _RawObjects.from_pdf(pdf))
     for index, (page, _inherited) in enumerate(pages):
         content = _page_content(page)
         # every match holds ".00392": the regex only runs from its first
@@ -600,6 +610,283 @@ def letter_starts(pdf):
                 starts.append(index)
                 break
     return len(pages), starts
+
+
+# ----------------------------------------------------------------------
+# copying objects as they are written (no parsing by PyPDF2)
+# ----------------------------------------------------------------------
+
+_DELIMITERS = rb"()<>\[\]{}/%"
+# a token after optional white space (not a token of its own: half the
+# matches)
+_RAW_TOKEN_RE = re.compile(
+    rb"\s*(?:(?P<ref>(?P<num>\d+)\s+(?P<gen>\d+)\s+R)(?=[\s" + _DELIMITERS + rb"]|\Z)"
+    rb"|(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))"
+    rb"|(?P<open><<|\[)"
+    rb"|(?P<close>>>|\])"
+    rb"|(?P<hex><[0-9A-Fa-f\s]*>)"
+    rb"|(?P<name>/[^\s" + _DELIMITERS + rb"]*)"
+    rb"|(?P<string>\()"
+    rb"|(?P<comment>%[^\r\n]*)"
+    rb"|(?P<keyword>[A-Za-z]+))"
+)
+_RAW_HEADER_RE = re.compile(rb"\s*(\d+)\s+(\d+)\s+obj\b")
+_STRING_CHAR_RE = re.compile(rb"[()\\]")
+_XREF_SECTION_RE = re.compile(rb"(\d+)\s+(\d+)\s*[\r\n]+")
+
+
+class _RawObjects:
+    """The objects of a PDF with one classic cross-reference table, read as
+    bytes: :meth:`renumbered` gives an object's bytes with its references
+    renumbered and a stream's data as it is (neither decoded nor written
+    again), :meth:`value` a node of the page tree. ``None`` from them (or
+    from :meth:`from_pdf`) means "read this one with PyPDF2": anything
+    unusual (strings in a node, a damaged object, cross-reference streams,
+    incremental updates, encryption) is left to it."""
+
+    def __init__(self, data, offsets):
+        self.data = data
+        self.offsets = offsets
+
+    @classmethod
+    def from_pdf(cls, data):
+        try:
+            tail = data[-1024:]
+            at = tail.rfind(b"startxref")
+            if at < 0:
+                return None
+            start = int(tail[at + 9 :].split()[0])
+            if data[start : start + 4] != b"xref":
+                return None
+            position = start + 4
+            while data[position : position + 1] in b" \r\n\t":
+                position += 1
+            offsets = {}
+            while True:
+                match = _XREF_SECTION_RE.match(data, position)
+                if not match:
+                    break
+                first, count = int(match.group(1)), int(match.group(2))
+                position = match.end()
+                for number in range(first, first + count):
+                    entry = data[position : position + 20]
+                    fields = entry.split()
+                    if len(fields) != 3 or len(entry) != 20:
+                        return None
+                    if fields[2] == b"n":
+                        offsets[number] = (int(fields[0]), int(fields[1]))
+                    position += 20
+            if data[position : position + 7] != b"trailer":
+                return None
+            trailer_end = data.find(b"startxref", position)
+            trailer = data[position + 7 : trailer_end]
+            if any(key in trailer for key in (b"/Prev", b"/XRefStm", b"/Encrypt")):
+                return None
+        except (ValueError, IndexError):
+            return None
+        return cls(data, offsets)
+
+    def _tokens(self, position):
+        """The tokens of the object from ``position`` to its end (``stream``
+        or ``endobj`` outside of any dictionary or array), as ``(kind,
+        match)``; strings as ``("string", (start, end))``."""
+        data = self.data
+        depth = 0
+        while True:
+            match = _RAW_TOKEN_RE.match(data, position)
+            if not match:
+                raise ValueError("unexpected byte")
+            kind = match.lastgroup  # "ref" for a reference (the outer group)
+            if kind == "string":
+                end = _string_end(data, match.end())
+                yield "string", (position, end)
+                position = end
+                continue
+            position = match.end()
+            if kind == "open":
+                depth += 1
+            elif kind == "close":
+                depth -= 1
+                if depth < 0:
+                    raise ValueError("unbalanced")
+            elif kind == "keyword" and depth == 0:
+                if match.group(kind) in (b"stream", b"endobj"):
+                    yield kind, match
+                    return
+                if match.group(kind) == b"obj":  # the next object: no endobj
+                    raise ValueError("object without its end")
+            yield kind, match
+
+    def renumbered(self, number, generation, reference):
+        """The body of object ``number`` with its references renumbered by
+        ``reference((number, generation))``, or ``None``."""
+        entry = self.offsets.get(number)
+        if entry is None or entry[1] != generation:
+            return None
+        data = self.data
+        try:
+            header = _RAW_HEADER_RE.match(data, entry[0])
+            if (
+                not header
+                or int(header.group(1)) != number
+                or int(header.group(2)) != generation
+            ):
+                return None
+            out = []
+            last = header.end()
+            depth = 0
+            after_length = False
+            length = length_span = None
+            refs = []
+            for kind, match in self._tokens(header.end()):
+                if kind == "string":
+                    after_length = False
+                    continue
+                if kind == "comment":
+                    continue
+                if kind == "open":
+                    depth += 1
+                elif kind == "close":
+                    depth -= 1
+                if after_length and depth == 1:
+                    if kind == "number":
+                        length = int(match.group(kind))
+                        length_span = None
+                    elif kind == "ref":
+                        length = self._integer(
+                            int(match.group("num")), int(match.group("gen"))
+                        )
+                        length_span = match.span(kind)
+                after_length = (
+                    kind == "name" and depth == 1 and (match.group(kind) == b"/Length")
+                )
+                if kind == "ref":
+                    refs.append(match)
+                if kind == "keyword" and match.group(kind) in (b"stream", b"endobj"):
+                    end_keyword = match
+                    break
+            else:  # pragma: no cover
+                return None
+            body_end = end_keyword.start("keyword")
+            for match in refs:
+                out.append(data[last : match.start("ref")])
+                if match.span("ref") == length_span:
+                    out.append(b"%d" % length)
+                else:
+                    key = (int(match.group("num")), int(match.group("gen")))
+                    out.append(b"%d 0 R" % reference(key))
+                last = match.end("ref")
+            out.append(data[last:body_end])
+            body = b"".join(out).strip()
+            if end_keyword.group("keyword") == b"endobj":
+                return body
+            if length is None or length < 0:
+                return None
+            start = end_keyword.end()
+            if data[start : start + 2] == b"\r\n":
+                start += 2
+            elif data[start : start + 1] == b"\n":
+                start += 1
+            else:
+                return None
+            stream_end = start + length
+            rest = data[stream_end : stream_end + 32].lstrip()
+            if not rest.startswith(b"endstream"):
+                return None
+            return b"%s\nstream\n%s\nendstream" % (body, data[start:stream_end])
+        except (ValueError, IndexError):
+            return None
+
+    def value(self, number, generation, reader):
+        """Object ``number`` (a node of the page tree) as PyPDF2 reads it,
+        when it holds only dictionaries, arrays, names, numbers, booleans,
+        null and references; else ``None``."""
+        entry = self.offsets.get(number)
+        if entry is None or entry[1] != generation:
+            return None
+        try:
+            header = _RAW_HEADER_RE.match(self.data, entry[0])
+            if (
+                not header
+                or int(header.group(1)) != number
+                or int(header.group(2)) != generation
+            ):
+                return None
+            stack = [[]]
+            for kind, match in self._tokens(header.end()):
+                if kind == "comment":
+                    continue
+                token = match.group(kind) if kind != "string" else None
+                if kind == "keyword" and token == b"endobj":
+                    break
+                if kind == "open":
+                    stack.append([token])
+                    continue
+                if kind == "close":
+                    items = stack.pop()
+                    opening = items.pop(0)
+                    if opening == b"[" and token == b"]":
+                        value = generic.ArrayObject(items)
+                    elif opening == b"<<" and token == b">>" and len(items) % 2 == 0:
+                        value = generic.DictionaryObject()
+                        for key, item in zip(items[::2], items[1::2], strict=True):
+                            if not isinstance(key, generic.NameObject):
+                                return None
+                            value[key] = item
+                    else:
+                        return None
+                elif kind == "ref":
+                    value = generic.IndirectObject(
+                        int(match.group("num")), int(match.group("gen")), reader
+                    )
+                elif kind == "number":
+                    value = (
+                        generic.NumberObject(token)
+                        if token.lstrip(b"+-").isdigit()
+                        else generic.FloatObject(token.decode())
+                    )
+                elif kind == "name" and b"#" not in token:
+                    value = generic.NameObject(token.decode("ascii"))
+                elif kind == "keyword" and token in (b"true", b"false"):
+                    value = generic.BooleanObject(token == b"true")
+                elif kind == "keyword" and token == b"null":
+                    value = generic.NullObject()
+                else:  # strings, streams, escaped names: PyPDF2 reads them
+                    return None
+                stack[-1].append(value)
+            if len(stack) != 1 or len(stack[0]) != 1:
+                return None
+            return stack[0][0]
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return None
+
+    def _integer(self, number, generation):
+        entry = self.offsets.get(number)
+        if entry is None or entry[1] != generation:
+            raise ValueError("no length")
+        header = _RAW_HEADER_RE.match(self.data, entry[0])
+        if not header or int(header.group(1)) != number:
+            raise ValueError("no length")
+        end = self.data.index(b"endobj", header.end())
+        return int(self.data[header.end() : end].strip())
+
+
+def _string_end(data, position):
+    """The end of a literal string whose ``(`` ends before ``position``."""
+    depth = 1
+    while depth:
+        match = _STRING_CHAR_RE.search(data, position)
+        if not match:
+            raise ValueError("unterminated string")
+        char = match.group()
+        position = match.end()
+        if char == b"\\":
+            position += 1
+        elif char == b"(":
+            depth += 1
+        else:
+            depth -= 1
+    return position
 
 
 # ----------------------------------------------------------------------
@@ -623,7 +910,8 @@ class PdfPages:
                 encrypted = reader.isEncrypted
             if encrypted:
                 raise InvalidPdfError("the PDF is encrypted")
-            self.pages = _page_tree(reader)
+            self.raw = _RawObjects.from_pdf(pdf)
+            self.pages = _page_tree(reader, self.raw)
         except InvalidPdfError:
             raise
         except Exception as error:
@@ -685,10 +973,13 @@ class PdfAssembler:
         queue = []
 
         def reference(indirect):
-            key = (indirect.idnum, indirect.generation)
+            if isinstance(indirect, tuple):  # from a raw copy
+                key = indirect
+            else:
+                key = (indirect.idnum, indirect.generation)
             if key not in mapping:
                 mapping[key] = self._new_id()
-                queue.append((mapping[key], indirect))
+                queue.append((mapping[key], key))
             return mapping[key]
 
         indexes = range(len(source.pages)) if pages is None else pages
@@ -713,10 +1004,16 @@ class PdfAssembler:
             self._write_object(page_id, buffer.getvalue())
             # copy what the page refers to, depth first, before the next page
             while queue:
-                object_id, indirect = queue.pop()
-                buffer = io.BytesIO()
-                self._serialize(_resolve(indirect), buffer, reference)
-                self._write_object(object_id, buffer.getvalue())
+                object_id, key = queue.pop()
+                # as written in the source (references renumbered, streams
+                # as they are), else read and written again by PyPDF2
+                body = source.raw.renumbered(*key, reference) if source.raw else None
+                if body is None:
+                    buffer = io.BytesIO()
+                    indirect = generic.IndirectObject(*key, source.reader)
+                    self._serialize(_resolve(indirect), buffer, reference)
+                    body = buffer.getvalue()
+                self._write_object(object_id, body)
         return len(indexes)
 
     def _stamp(self, values, text, x_pt, y_pt):
