@@ -583,22 +583,48 @@ def _stream_data(stream):
     return getter()
 
 
-def _page_content(page):
-    contents = _resolve(dict(_raw_items(page)).get("/Contents"))
+def _page_content(page, objects=None, reader=None):
+    """The decoded contents of ``page``; ``objects``: its PDF (read by
+    ``reader``) as :class:`_RawObjects`, to read unfiltered and Flate
+    streams faster."""
+    contents = dict(_raw_items(page)).get("/Contents")
+    if objects is not None and isinstance(contents, generic.IndirectObject):
+        array = objects.value(contents.idnum, contents.generation, reader)
+        if array is None:  # a stream, or left to PyPDF2
+            return _content_data(contents, objects)
+        if isinstance(array, generic.ArrayObject):
+            contents = array
+    contents = _resolve(contents)
     if contents is None:
         return b""
     if isinstance(contents, generic.ArrayObject):
-        return b"\n".join(_stream_data(_resolve(part)) for part in contents)
-    return _stream_data(contents)
+        return b"\n".join(_content_data(part, objects) for part in contents)
+    return _content_data(contents, objects)
+
+
+def _content_data(stream, objects):
+    """The decoded data of ``stream`` (or a reference to it)."""
+    if objects is not None and isinstance(stream, generic.IndirectObject):
+        raw = objects.value(stream.idnum, stream.generation, stream.pdf, stream=True)
+        if raw is not None:
+            dictionary, data = raw
+            filters = dictionary.get("/Filter")
+            if filters is None and "/DecodeParms" not in dictionary:
+                return data
+            if filters == "/FlateDecode" and "/DecodeParms" not in dictionary:
+                with contextlib.suppress(zlib.error):
+                    return zlib.decompress(data)
+    return _stream_data(_resolve(stream))
 
 
 def letter_starts(pdf):
     """Return ``(page count, [index of the first page of each letter])``."""
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
     starts = []
-    pages = _page_tree(reader, _RawObjects.from_pdf(pdf))
+    objects = _RawObjects.from_pdf(pdf)
+    pages = _page_tree(reader, objects)
     for index, (page, _inherited) in enumerate(pages):
-        content = _page_content(page)
+        content = _page_content(page, objects, reader)
         # every match holds ".00392": the regex only runs from its first
         # occurrence on (the same matches, without scanning the whole page)
         first = content.find(b".00392")
@@ -797,10 +823,11 @@ class _RawObjects:
         except (ValueError, IndexError):
             return None
 
-    def value(self, number, generation, reader):
+    def value(self, number, generation, reader, stream=False):
         """Object ``number`` (a node of the page tree) as PyPDF2 reads it,
         when it holds only dictionaries, arrays, names, numbers, booleans,
-        null and references; else ``None``."""
+        null and references; else ``None``. ``stream``: the object is a
+        stream, returned as ``(dictionary, data as written)``."""
         entry = self.offsets.get(number)
         if entry is None or entry[1] != generation:
             return None
@@ -817,8 +844,10 @@ class _RawObjects:
                 if kind == "comment":
                     continue
                 token = match.group(kind) if kind != "string" else None
-                if kind == "keyword" and token == b"endobj":
+                if kind == "keyword" and token == b"endobj" and not stream:
                     break
+                if kind == "keyword" and token == b"stream" and stream:
+                    return self._stream(stack, match, reader)
                 if kind == "open":
                     stack.append([token])
                     continue
@@ -859,6 +888,32 @@ class _RawObjects:
             return stack[0][0]
         except (ValueError, IndexError, UnicodeDecodeError):
             return None
+
+    def _stream(self, stack, keyword, reader):
+        """``(dictionary, data)`` of a stream whose dictionary is parsed in
+        ``stack`` and whose keyword ``stream`` is ``keyword``."""
+        if len(stack) != 1 or len(stack[0]) != 1:
+            return None
+        dictionary = stack[0][0]
+        if not isinstance(dictionary, generic.DictionaryObject):
+            return None
+        length = dictionary.get("/Length")
+        if isinstance(length, generic.IndirectObject):
+            length = self._integer(length.idnum, length.generation)
+        if not isinstance(length, int) or length < 0:
+            return None
+        data = self.data
+        start = keyword.end()
+        if data[start : start + 2] == b"\r\n":
+            start += 2
+        elif data[start : start + 1] == b"\n":
+            start += 1
+        else:
+            return None
+        end = start + length
+        if not data[end : end + 32].lstrip().startswith(b"endstream"):
+            return None
+        return dictionary, data[start:end]
 
     def _integer(self, number, generation):
         entry = self.offsets.get(number)
