@@ -955,8 +955,9 @@ class SerialCorrespondence(models.Model):
                 stamps[start + page] = (text, x, y)
         return stamps
 
-    def _letter_lang(self, recipient):
-        installed = dict(self.env["res.lang"].get_installed())
+    def _letter_lang(self, recipient, installed=None):
+        if installed is None:
+            installed = dict(self.env["res.lang"].get_installed())
         lang = recipient.partner_id.lang
         return lang if lang in installed else self.env.lang or "en_US"
 
@@ -993,8 +994,13 @@ class SerialCorrespondence(models.Model):
         home = letterhead["country"]
         QWeb = self.env["ir.qweb"]
         runs = []
+        installed = dict(self.env["res.lang"].get_installed())
+        letter_date = self.letter_date or fields.Date.today()
+        dates = {}  # the date in each language, formatted once
         for recipient in recipients:
-            lang = self._letter_lang(recipient)
+            lang = self._letter_lang(recipient, installed)
+            if lang not in dates:
+                dates[lang] = format_date(self.env, letter_date, lang_code=lang)
             if not runs or runs[-1][0] != lang:
                 runs.append((lang, []))
             partner = recipient.partner_id
@@ -1015,11 +1021,7 @@ class SerialCorrespondence(models.Model):
                     "return_class": return_class,
                     "subject": recipient.letter_subject or self.subject or "",
                     "body": Markup(recipient.letter_body or ""),
-                    "date": format_date(
-                        self.env,
-                        self.letter_date or fields.Date.today(),
-                        lang_code=lang,
-                    ),
+                    "date": dates[lang],
                 }
             )
         return Markup("").join(

@@ -336,6 +336,15 @@ def _unescape_css(match):
 def _css_fetches(css):
     """Whether ``css`` still refers to anything but ``data:`` URIs, read
     the way a browser reads it (comments dropped, escapes decoded)."""
+    if (
+        css.isascii()
+        and not any(char in css for char in "\\(@:")
+        and "/*" not in css
+        and "binding" not in css.lower()
+    ):
+        # nothing to decode, and no url(, image(..., @import, behavior: or
+        # -moz-binding: most attributes (class names...) end here
+        return False
     text = _CSS_ESCAPE_RE.sub(_unescape_css, _CSS_COMMENT_RE.sub("", css))
     if _CSS_FETCHING_RE.search(text):
         return True
