@@ -329,6 +329,10 @@ class SerialCorrespondence(models.Model):
         )
         try:
             if slot:
+                # read what the slot's last sender committed before its lock
+                # was free: a snapshot taken after the lock (under REPEATABLE
+                # READ the transaction's first read fixes it)
+                cr.commit()
                 self._settle_interrupted_deliveries(slot)
             elif (
                 started := self._start_sending_slice(
@@ -515,6 +519,10 @@ class SerialCorrespondence(models.Model):
                 continue  # its sender is at work
             run.slot = slot
             try:
+                # a snapshot taken after the lock: it sees the last commit of
+                # the slot's sender that died (a dead worker's backend may
+                # commit its last statement just before it ends)
+                cr.commit()
                 self._settle_interrupted_deliveries(slot)
                 cr.commit()
                 self._send_class(run)
