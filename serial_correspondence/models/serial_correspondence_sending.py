@@ -305,8 +305,12 @@ class SerialCorrespondence(models.Model):
             )
         if slot and self._sends_alone(self._sending_mail_server_id()):
             # the lead sends alone while others share the limit: it takes
-            # over this class (queued once, by its identity)
-            self._enqueue_send(going_on=True)
+            # over this class (queued once, by its identity; alone among the
+            # senders, as queueing the lead's job writes the correspondence)
+            senders.coordinate(self.env, self.id)
+            if self.send_run == send_run and self.state == "in_progress":
+                self._enqueue_send(going_on=True)
+            self.env.cr.commit()
             return _(
                 "Nothing to do: while other serial e-mails share the sending "
                 "limit, the first connection sends alone."
@@ -400,6 +404,9 @@ class SerialCorrespondence(models.Model):
     def _pending_slots(self, count, exclude=()):
         """The slots (of ``count`` senders) whose class has recipients no
         sender has claimed yet (but ``exclude``)."""
+        self.env["serial.correspondence.recipient"].flush_model(
+            ["state", "send_started_at"]
+        )
         self.env.cr.execute(
             SQL(
                 """
