@@ -817,18 +817,10 @@ class _RawObjects:
                 return body
             if length is None or length < 0:
                 return None
-            start = end_keyword.end()
-            if data[start : start + 2] == b"\r\n":
-                start += 2
-            elif data[start : start + 1] == b"\n":
-                start += 1
-            else:
+            span = _stream_span(data, end_keyword.end(), length)
+            if span is None:
                 return None
-            stream_end = start + length
-            rest = data[stream_end : stream_end + 32].lstrip()
-            if not rest.startswith(b"endstream"):
-                return None
-            return b"%s\nstream\n%s\nendstream" % (body, data[start:stream_end])
+            return b"%s\nstream\n%s\nendstream" % (body, data[span[0] : span[1]])
         except (ValueError, IndexError):
             return None
 
@@ -911,18 +903,10 @@ class _RawObjects:
             length = self._integer(length.idnum, length.generation)
         if not isinstance(length, int) or length < 0:
             return None
-        data = self.data
-        start = keyword.end()
-        if data[start : start + 2] == b"\r\n":
-            start += 2
-        elif data[start : start + 1] == b"\n":
-            start += 1
-        else:
+        span = _stream_span(self.data, keyword.end(), length)
+        if span is None:
             return None
-        end = start + length
-        if not data[end : end + 32].lstrip().startswith(b"endstream"):
-            return None
-        return dictionary, data[start:end]
+        return dictionary, self.data[span[0] : span[1]]
 
     def _integer(self, number, generation):
         entry = self.offsets.get(number)
@@ -1213,6 +1197,24 @@ class _Direct:
 
     def __init__(self, prefix, parts, suffix):
         self.prefix, self.parts, self.suffix = prefix, parts, suffix
+
+
+def _stream_span(data, after_keyword, length):
+    """Where the data of a stream is in ``data``: from the end of line that
+    follows its ``stream`` keyword (which ends at ``after_keyword``),
+    ``length`` bytes, followed by ``endstream``; None when the file is not
+    written so."""
+    start = after_keyword
+    if data[start : start + 2] == b"\r\n":
+        start += 2
+    elif data[start : start + 1] == b"\n":
+        start += 1
+    else:
+        return None
+    end = start + length
+    if not data[end : end + 32].lstrip().startswith(b"endstream"):
+        return None
+    return start, end
 
 
 def _stream(data):
