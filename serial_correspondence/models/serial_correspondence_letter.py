@@ -768,17 +768,12 @@ class SerialCorrespondence(models.Model):
             return created
         # one recipient after the other (each its own letter), flushed
         # together; the reason cleared for all at once
-        now = fields.Datetime.now()
         for recipient in created:
             subject, body = rendered[recipient.partner_id.id]
             recipient._internal_write(
-                {
-                    "state": "created",
-                    "processed_at": now,
-                    "send_started_at": False,
-                    "letter_subject": subject,
-                    "letter_body": body,
-                }
+                recipient._outcome_values(
+                    "created", letter_subject=subject, letter_body=body
+                )
             )
         created._write_reason(False)
         return created

@@ -258,15 +258,18 @@ class SerialCorrespondenceRecipient(models.Model):
     def _set_outcome(self, state, reason=False, **values):
         """Record the outcome of processing for these recipients; ``reason``
         is a ``Text`` (``tools/texts.py``), a lazy translation, or False."""
-        self._internal_write(
-            dict(
-                values,
-                state=state,
-                processed_at=fields.Datetime.now(),
-                send_started_at=False,
-            )
-        )
+        self._internal_write(self._outcome_values(state, **values))
         self._write_reason(reason)
+
+    @api.model
+    def _outcome_values(self, state, **values):
+        """The values of an outcome (``_set_outcome``) but its reason."""
+        return dict(
+            values,
+            state=state,
+            processed_at=fields.Datetime.now(),
+            send_started_at=False,
+        )
 
     def _write_reason(self, reason):
         """Store ``reason`` (a ``Text``, a lazy translation or False) in every
