@@ -255,6 +255,18 @@ def insert_contacts(
     cr.execute("ANALYZE res_partner")
 
 
+def vacuum_database(args) -> None:
+    """``VACUUM ANALYZE`` the benchmark's database before a measured run, so
+    that PostgreSQL's autovacuum catching up with the earlier runs' writes
+    (or the contacts just inserted) does not fall into this run's window; what
+    a run writes itself is still vacuumed inside it, when autovacuum decides."""
+    cr = db_cursor(args)
+    try:
+        cr.execute("VACUUM ANALYZE")
+    finally:
+        cr.connection.close()
+
+
 def wait_state(cr, record: int, states, timeout: float, interval=0.1) -> str:
     """Poll the state of serial correspondence ``record`` until it is one of
     ``states``; fail at once when a job failed. Each poll ends with a

@@ -29,11 +29,13 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize, formataddr
+from odoo.tools.mail import html_normalize
 from odoo.tools.translate import LazyTranslate
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..tools import senders, workflow
+from ..tools.history_copy import HistoryCopies, marked
 from ..tools.send_run import BudgetExhausted, SendRun
 from ..tools.settings import setting
 from ..tools.smtp_delivery import (
@@ -43,6 +45,7 @@ from ..tools.smtp_delivery import (
     email_domain,
 )
 from ..tools.texts import in_all_languages, write_text
+from .mail_render_mixin import PLACEHOLDER
 
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
@@ -715,11 +718,32 @@ class SerialCorrespondence(models.Model):
         contacts' history): the template's attachments. A seam for more."""
         return self.template_id.attachment_ids
 
-    def _history_body(self, body):
-        """The e-mail's copy for the contact's history, sanitized
-        (``_sanitized_body``), below a line that links to this correspondence
-        (``_history_link``)."""
-        return self._sanitized_body(str(self._history_link()) + str(body or ""))
+    def _history_copies(self):
+        """The e-mails' copies for the contacts' history in a sending run
+        (``tools/history_copy.py``): each sanitized (``_sanitized_body``)
+        below a line that links to this correspondence (``_history_link``),
+        from the template's shape in each installed language where an
+        e-mail fits it."""
+        shapes = []
+        template = self.template_id
+        partner_id = self.env.user.partner_id.id
+        Render = self.env["mail.render.mixin"]
+        sources = {
+            template.with_context(lang=code).body_html
+            for code, _name in self.env["res.lang"].get_installed()
+        }
+        for source in filter(None, sources):
+            # as Odoo's regex rendering gives it: the first contact of a
+            # batch the template normalized once, the others twice
+            once = html_normalize(f"<div>{source}</div>")
+            for text in dict.fromkeys((once, html_normalize(f"<div>{once}</div>"))):
+                shaped, markers = marked(text, PLACEHOLDER)
+                if markers:
+                    shaped = Render._render_template_postprocess(
+                        "res.partner", {partner_id: Markup(shaped)}
+                    )[partner_id]
+                    shapes.append((str(shaped), markers))
+        return HistoryCopies(self._sanitized_body, str(self._history_link()), shapes)
 
     def _sanitized_body(self, body):
         """``body`` sanitized exactly as the ORM sanitizes

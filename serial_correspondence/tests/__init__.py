@@ -5,6 +5,7 @@ from . import test_processing_status
 from . import test_res_partner
 from . import test_security
 from . import test_send
+from . import test_history_copy
 from . import test_send_parallel
 from . import test_smtp_delivery
 from . import test_sending_limits

@@ -22,7 +22,7 @@ with its SQL. Plain SQL on purpose, one statement and one commit per e-mail:
 the commit is what makes sending crash-safe, and the ORM's cost per e-mail
 (reading back after every commit, sanitising again what the template
 rendered) is what made it slow. The history copy is sanitized as the ORM
-would (``_history_body``) while the mail server takes in the message.
+would (``_history_copies``) while the mail server takes in the message.
 
 Several senders may send one correspondence at once (``tools/senders.py``):
 each claims only recipients of its slot's class and records its slot with
@@ -121,6 +121,7 @@ class SendRun:
         self.limited = bool(self.limits[0] or self.limits[2])
         self.subtype_id = env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
         self.author_id = env.user.partner_id.id
+        self.history = correspondence._history_copies()
 
     # -- what the run may do ---------------------------------------------------
 
@@ -197,7 +198,7 @@ class SendRun:
             # while the server takes the message in: its copy for the
             # contact's history (without the tracking only the e-mail itself
             # has: ``history_body`` when set), and the next message
-            email.history_body = self.correspondence._history_body(
+            email.history_body = self.history.sanitized(
                 email.history_body or email.body
             )
             if following is not None:
