@@ -66,11 +66,11 @@ Every Odoo way runs on its own freshly started server after a warm-up (all
 workers have loaded the registry, and a first small sending of the same kind
 to 120 other contacts has gone through: templates compiled, caches filled);
 the warm-up deliveries are cleared from the sink. Right before the clock
-starts the database gets a ``VACUUM ANALYZE`` (not measured): PostgreSQL's
-autovacuum, catching up with an earlier run's writes or the contacts just
-inserted, would otherwise fall into whichever run is measured then (it once
-doubled the PostgreSQL CPU of a run); each run's own writes are still
-vacuumed inside it when autovacuum decides so.
+starts (also for the plain loop) the database gets a ``VACUUM ANALYZE`` (not
+measured): PostgreSQL's autovacuum, catching up with an earlier run's writes
+or the contacts just inserted, would otherwise fall into whichever run is
+measured then (it once doubled the PostgreSQL CPU of a run); each run's own
+writes are still vacuumed inside it when autovacuum decides so.
 
 Correctness, each method and size: the deliveries in the sink are counted
 per recipient address (envelope ``RCPT TO``): every contact exactly once, no
@@ -1202,6 +1202,9 @@ def run_plain(args, sink, names: dict[str, str], checks: Checks) -> SendResult:
     size = len(names)
     label = f"plain @{size}"
     result = SendResult("plain smtplib loop, 1 conn.", size, connections=1)
+    # the database's own clean-up after the runs before (autovacuum) would
+    # share the CPU with the loop
+    vacuum_database(args)
     log(f"{label}: building and sending {size} messages over one connection")
     with ProcessPoolExecutor(
         1, mp_context=multiprocessing.get_context("spawn")

@@ -1,8 +1,14 @@
 # Copyright 2026 serial_correspondence authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo.tests import tagged
+import random
 
-from ..tools.history_copy import HistoryCopies
+from markupsafe import escape
+
+from odoo.tests import tagged
+from odoo.tools.mail import html_normalize
+
+from ..models.mail_render_mixin import PLACEHOLDER
+from ..tools.history_copy import CHECKED_COPIES, HistoryCopies, marked
 from .common import SerialCorrespondenceCase
 
 # names that are plain text (the copy comes from the template's shape) and
@@ -54,6 +60,24 @@ NO_SHORTCUT_TEMPLATES = {
     "comment": "<p>Hallo<!-- <t t-out='object.name'/> --></p>",
     "qweb": "<p>&amp;<t t-out='object.name'/> <t t-out='object.city'/></p>",
 }
+
+# pieces of random templates: what quote, signature, entity and tag handling
+# of the sanitizer looks at, next to the placeholders
+PIECES = [
+    *("-", "--", "\n", ">", "&gt;", "&amp;", "&", " ", "  ", "\n\n", "\n>"),
+    *("\n-- \n", ";", "&#", "&#39;", "\xa0", "&nbsp;", "Hallo", "wrote:"),
+    *("<br/>", "<p>", "</p>", "<pre>", "</pre>", "<b>", "</b>", "<span>"),
+    *("</span>", "<blockquote>", "</blockquote>", "<style>", "</style>"),
+    *("<!--", "-->", "<table><tr><td>", "</td></tr></table>", "<table>"),
+    *("<a href='/x'>", "</a>", "<div class='gmail_quote'>", "</div>", "<div>"),
+    *("<hr class='stopSpelling'/>", "<script>", "</script>", "<o:p>", "</o:p>"),
+    *("<textarea>", "</textarea>", "<title>", "</title>", "<ul><li>"),
+    *("</li></ul>", "<div id='Signature'>", "<div id='divRplyFwdMsg'>", "<hr/>"),
+    *("<img src='/i.png'>", "<h1>", "</h1>", "<span t-out='object.name'>x</span>"),
+    *(["<t t-out='object.name'/>"] * 3),
+]
+VALUES = PLAIN_NAMES + OTHER_NAMES + ["gt", "amp", "ampx", "39", "a;b", "a>b"]
+LETTERS = "abcXYZäöüßÆ漢字0189 .,()-_"
 
 
 @tagged("post_install", "-at_install")
@@ -150,6 +174,47 @@ class TestHistoryCopies(SerialCorrespondenceCase):
         self.assertEqual(copy, "<p>Hallo Anna</p>")
         self.assertFalse(copies.shapes)
         self.assertEqual(copies.sanitized("<p>Hallo Berta</p>"), "<p>Hallo Berta</p>")
+
+    def test_random_templates_and_values_copy_as_sanitized_in_full(self):
+        """Random templates of the pieces the sanitizer looks at, random
+        values: every copy from a shape is the copy sanitized in full (the
+        comparison of a run's first copies left out)."""
+        sanitize = self.env["serial.correspondence"]._sanitized_body
+        prefix = '<p class="text-muted small">E-Mail <a href="/odoo/x/1">X</a></p>'
+        generator = random.Random(15)
+        shortcuts = 0
+        for _number in range(2000):
+            source = "".join(generator.choices(PIECES, k=generator.randint(2, 14)))
+            once = html_normalize(f"<div>{source}</div>")
+            texts = dict.fromkeys((once, html_normalize(f"<div>{once}</div>")))
+            shapes = [marked(text, PLACEHOLDER) for text in texts]
+            copies = HistoryCopies(sanitize, prefix, [s for s in shapes if s[1]])
+            copies.checked = CHECKED_COPIES
+            for text in texts:
+                for _value in range(4):
+                    if generator.random() < 0.4:
+                        value = generator.choice(VALUES)
+                    else:
+                        value = "".join(
+                            generator.choices(LETTERS, k=generator.randint(1, 8))
+                        )
+
+                    def fill(match, value=value):
+                        tag = match.group(1)
+                        if tag.lower() == "t":
+                            return str(escape(value))
+                        return f"<{tag}>{escape(value)}</{tag}>"
+
+                    body = PLACEHOLDER.sub(fill, text)
+                    before = copies.shortcuts
+                    copy = copies.sanitized(body)
+                    if copies.shortcuts > before:
+                        shortcuts += 1
+                        self.assertEqual(
+                            copy, str(sanitize(prefix + body)), (source, value)
+                        )
+        # the shortcut was taken often enough to mean something
+        self.assertGreater(shortcuts, 1000)
 
     def test_a_value_after_an_unfinished_entity_has_no_shape(self):
         sanitize = self.env["serial.correspondence"]._sanitized_body
