@@ -45,6 +45,19 @@ PLACEHOLDER = re.compile(
     re.DOTALL,
 )
 
+
+def normalized_for_regex(template_src):
+    """``[once, twice]``: the template as Odoo's regex rendering fills it in
+    for the first contact of a batch (normalized once) and for the others
+    (twice; Odoo's loop gives the n-th contact the template normalized n
+    times); None when normalizing it again still changes it."""
+    once = html_normalize(f"<div>{template_src}</div>")
+    twice = html_normalize(f"<div>{once}</div>")
+    if html_normalize(f"<div>{twice}</div>") != twice:
+        return None
+    return [once, twice]
+
+
 _TEXTS_NOT_NEEDED = contextvars.ContextVar(
     "serial_correspondence_texts_not_needed", default=False
 )
@@ -84,10 +97,8 @@ class MailRenderMixin(models.AbstractModel):
         per batch (see above); outside a batch, Odoo's own."""
         if not batch_rendering() or len(res_ids) < 3:
             return super()._render_template_qweb_regex(template_src, model, res_ids)
-        # Odoo's loop gives the n-th contact the template normalized n times
-        normalized = [html_normalize(f"<div>{template_src}</div>")]
-        normalized.append(html_normalize(f"<div>{normalized[0]}</div>"))
-        if html_normalize(f"<div>{normalized[1]}</div>") != normalized[1]:
+        normalized = normalized_for_regex(template_src)
+        if normalized is None:
             return super()._render_template_qweb_regex(template_src, model, res_ids)
         allowed = self.env["ir.qweb"]._is_expression_allowed
         result = {}

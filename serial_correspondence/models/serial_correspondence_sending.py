@@ -29,7 +29,6 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize, formataddr
-from odoo.tools.mail import html_normalize
 from odoo.tools.translate import LazyTranslate
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -45,7 +44,7 @@ from ..tools.smtp_delivery import (
     email_domain,
 )
 from ..tools.texts import in_all_languages, write_text
-from .mail_render_mixin import PLACEHOLDER
+from .mail_render_mixin import PLACEHOLDER, normalized_for_regex
 
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
@@ -733,10 +732,8 @@ class SerialCorrespondence(models.Model):
             for code, _name in self.env["res.lang"].get_installed()
         }
         for source in filter(None, sources):
-            # as Odoo's regex rendering gives it: the first contact of a
-            # batch the template normalized once, the others twice
-            once = html_normalize(f"<div>{source}</div>")
-            for text in dict.fromkeys((once, html_normalize(f"<div>{once}</div>"))):
+            # as Odoo's regex rendering fills it in
+            for text in dict.fromkeys(normalized_for_regex(source) or ()):
                 shaped, markers = marked(text, PLACEHOLDER)
                 if markers:
                     shaped = Render._render_template_postprocess(

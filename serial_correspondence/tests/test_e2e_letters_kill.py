@@ -654,6 +654,20 @@ class TestE2ELettersSurviveKilledServer(BaseCase):
         self.assertTrue(raw.startswith(b"%PDF"))
         return attachment_id, raw, pages
 
+    @contextlib.contextmanager
+    def _restarted_to_the_end(self, correspondence_id):
+        """After the last kill: restart, let the letters finish, check every
+        outcome and each letter once in sort order, then the caller's own
+        checks (the server's log shown when one fails)."""
+        self._restart()
+        self._wait_state(
+            correspondence_id, OUTCOME_STATES, self.generate_timeout, "letters"
+        )
+        with self.server.log_on_failure():
+            self._assert_outcomes(correspondence_id)
+            self._assert_document_holds_each_letter_once_in_order(correspondence_id)
+            yield
+
     def _assert_document_holds_each_letter_once_in_order(self, correspondence_id):
         _attachment_id, raw, page_count = self._document(correspondence_id)
         pages = pdf_pages(raw)
@@ -784,14 +798,7 @@ class TestE2ELettersSurviveKilledServer(BaseCase):
         between = self._kill_between_parts(correspondence_id, mid_part["part"] + 2)
         self._restart()
         merging = self._kill_while_merging(correspondence_id)
-        self._restart()
-        self._wait_state(
-            correspondence_id, OUTCOME_STATES, self.generate_timeout, "letters"
-        )
-
-        with self.server.log_on_failure():
-            self._assert_outcomes(correspondence_id)
-            self._assert_document_holds_each_letter_once_in_order(correspondence_id)
+        with self._restarted_to_the_end(correspondence_id):
             self._assert_jobs_done(
                 correspondence_id, {mid_part["uuid"], merging["uuid"]}
             )
@@ -1365,14 +1372,7 @@ class TestE2ELettersSurviveKilledServer(BaseCase):
         )
         self._restart()
         self._kill_with_assembly_queued(correspondence_id, last, total)
-        self._restart()
-        self._wait_state(
-            correspondence_id, OUTCOME_STATES, self.generate_timeout, "letters"
-        )
-
-        with self.server.log_on_failure():
-            self._assert_outcomes(correspondence_id)
-            self._assert_document_holds_each_letter_once_in_order(correspondence_id)
+        with self._restarted_to_the_end(correspondence_id):
             killed = {job["uuid"] for job in [*two, last]}
             self.assertEqual(len(killed), 3)
             self._assert_jobs_done(correspondence_id, killed)
